@@ -14,6 +14,15 @@ app = Celery("paydesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender, **kwargs):
+    """kombu's filesystem transport (the zero-setup default) needs its folders to exist."""
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        if options.get(key):
+            os.makedirs(options[key], exist_ok=True)
+
 # Options for tasks that are idempotent: acknowledged only after they ran, and redelivered if the
 # worker dies mid-task. Use as `@shared_task(**IDEMPOTENT_TASK)`.
 IDEMPOTENT_TASK = {"acks_late": True, "reject_on_worker_lost": True}

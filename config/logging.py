@@ -39,7 +39,7 @@ def _redact_card(match: re.Match) -> str:
 
 
 def scrub(text: str) -> str:
-    """`text` with card numbers (Luhn-valid 13–19 digits), CVCs, Stripe secret keys, webhook
+    """`text` with card numbers (Luhn-valid 13-19 digits), CVCs, Stripe secret keys, webhook
     secrets and Authorization header values replaced by [REDACTED]."""
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = _SECRET_KEY.sub(REDACTED, text)
@@ -61,4 +61,7 @@ class ScrubSecretsFilter(logging.Filter):
 
 
 class JsonFormatter(_JsonFormatter):
-    """One JSON object per line; a traceback goes in `exc_info` as text."""
+    """One JSON object per line; a traceback goes in `exc_info` as text, scrubbed."""
+
+    def formatException(self, ei) -> str:
+        return scrub(super().formatException(ei))

@@ -10,14 +10,14 @@ from config.env import BASE_DIR, VAR_DIR, database_config, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-SECRET_KEY_MISSING = (
+MISSING_KEY_MESSAGE = (
     "DJANGO_SECRET_KEY is not set. Paydesk refuses to start with DEBUG off and no secret key: "
     "set DJANGO_SECRET_KEY to a long random string (or DJANGO_DEBUG=true for development)."
 )
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(SECRET_KEY_MISSING)
+        raise ImproperlyConfigured(MISSING_KEY_MESSAGE)
     SECRET_KEY = "django-insecure-paydesk-development-only-never-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env.list(
@@ -105,6 +105,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# In development WhiteNoise serves straight from the app folders, no collectstatic needed.
+WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env.path("PAYDESK_MEDIA_ROOT", default=VAR_DIR / "media")
 
 # --- Security: production defaults, relaxed only when DEBUG is on -------------------------------
@@ -124,7 +126,7 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {

@@ -1,0 +1,101 @@
+"""Fixtures shared by the whole suite: real services, started by the suite itself."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+# Playwright's sync API keeps an event loop running in the test thread; Django would otherwise
+# refuse database work during test-database setup and teardown (../shared/notes/browser-tests.md).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER_READY_TIMEOUT = 60
+
+
+def database_url_for(settings_dict: dict) -> str:
+    """A DATABASE_URL naming the same database as `settings_dict` (the test database)."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+class CeleryWorker:
+    """A real `celery worker` process consuming this test run's queues on the test database."""
+
+    def __init__(self, process: subprocess.Popen, log_path: Path, queues: list[str]):
+        self.process = process
+        self.log_path = log_path
+        self.queues = queues
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Starts `celery -A config worker` (solo pool) against the test database and the broker in
+    CELERY_BROKER_URL (Redis under `make test`), waits until it is ready, stops it at the end.
+    Tests that use it must commit their data: mark them `django_db(transaction=True)`."""
+    from django.conf import settings
+    from django.db import connection
+
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_PDF_QUEUE]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_for(connection.settings_dict),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CELERY_PDF_QUEUE": settings.CELERY_PDF_QUEUE,
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "--pool", "solo", "--queues", ",".join(queues),
+                "--include", "tests.support.tasks",
+                "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+                "--hostname", f"test-{os.getpid()}@%h",
+            ],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    worker = CeleryWorker(process, log_path, queues)
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    with django_db_blocker.unblock():
+        while " ready." not in worker.log():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the Celery worker did not start:\n{worker.log()[-3000:]}")
+            time.sleep(0.1)
+    yield worker
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    """Polls `predicate` until it returns a truthy value (returned) or fails the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

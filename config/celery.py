@@ -19,7 +19,7 @@ app.autodiscover_tasks()
 def _create_filesystem_broker_folders(sender, **kwargs):
     """kombu's filesystem transport (the zero-setup default) needs its folders to exist."""
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
 

@@ -99,3 +99,34 @@ def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# --- The offline Stripe, over real HTTP, for the Django side's tests ---------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """One sandbox for the session, on a free port, with short delays for tests. Webhooks are
+    not delivered anywhere until a test configures an endpoint (see `sandbox`)."""
+    from payments.sandbox.server import start_in_thread
+
+    server = start_in_thread(
+        port=0, async_delay=None, webhook_backoff=(0.05, 0.1, 0.2), webhook_timeout=5.0
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, settings):
+    """The sandbox, reset, with Paydesk's settings pointing the SDK at it."""
+    from payments.gateway import SANDBOX_TEST_KEY
+
+    sandbox_server.reset()
+    sandbox_server.configure_webhooks([], mode="normal")
+    settings.STRIPE_API_BASE = sandbox_server.url
+    settings.STRIPE_SECRET_KEY = SANDBOX_TEST_KEY
+    settings.STRIPE_WEBHOOK_SECRET = sandbox_server.webhook_secret
+    settings.PAYDESK_CHECKOUT_MODE = "test_cards"
+    yield sandbox_server
+    sandbox_server.configure_webhooks([], mode="normal")

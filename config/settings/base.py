@@ -134,6 +134,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
@@ -149,6 +150,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# Loaded into django-celery-beat's tables at beat start-up; intervals are editable in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "webhook-events-retry-due": {
+        "task": "payments.tasks.webhook_events_retry_due",
+        "schedule": 60.0,
+    },
+    "payments-cancel-abandoned": {
+        "task": "payments.tasks.payments_cancel_abandoned",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Stripe (reached only through payments/gateway.py) ----------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_sandbox")
@@ -156,6 +168,15 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_sand
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_sandbox")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111") or None
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# "test_cards": our page lists Stripe's test cards and confirms server-side (the sandbox, or a
+# Stripe test key); "payment_element": Stripe.js collects the card. Default: test cards with the
+# sandbox, the Payment Element with Stripe.
+PAYDESK_CHECKOUT_MODE = env.str(
+    "PAYDESK_CHECKOUT_MODE", default="test_cards" if STRIPE_API_BASE else "payment_element"
+)
+if PAYDESK_CHECKOUT_MODE not in ("test_cards", "payment_element"):
+    raise ImproperlyConfigured("PAYDESK_CHECKOUT_MODE must be test_cards or payment_element.")
+PAYDESK_ABANDONED_PAYMENT_HOURS = env.int("PAYDESK_ABANDONED_PAYMENT_HOURS", default=24)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"
 )

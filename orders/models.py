@@ -1,0 +1,126 @@
+"""The catalogue (Product, Price) and what customers buy (Order, OrderLine).
+
+Amounts are integers in the currency's minor unit (payments/money.py); an order's total is
+computed on the server from its lines, never taken from a client.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
+
+
+def new_order_number() -> str:
+    return "PD-" + secrets.token_hex(5).upper()
+
+
+def new_checkout_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Price(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code, upper case")
+    unit_amount = models.PositiveBigIntegerField(help_text="In the currency's minor unit")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["product__name", "currency"]
+        constraints = [
+            models.CheckConstraint(condition=CURRENCY_CODE, name="price_currency_iso"),
+            models.CheckConstraint(condition=Q(unit_amount__gt=0), name="price_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        from payments.money import Money
+
+        return f"{self.product.name} · {Money(self.unit_amount, self.currency).format()}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending payment"
+        PAID = "paid", "Paid"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+        FAILED = "failed", "Payment failed"
+        CANCELED = "canceled", "Canceled"
+
+    PAYABLE = (Status.PENDING, Status.FAILED)
+
+    number = models.CharField(max_length=20, unique=True, default=new_order_number)
+    checkout_token = models.CharField(max_length=64, unique=True, default=new_checkout_token)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    currency = models.CharField(max_length=3)
+    total_amount = models.PositiveBigIntegerField(help_text="Sum of the lines, minor units")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=CURRENCY_CODE, name="order_currency_iso"),
+        ]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:detail", kwargs={"number": self.number})
+
+    def get_checkout_url(self) -> str:
+        return reverse("payments:checkout", kwargs={"token": self.checkout_token})
+
+    @property
+    def total(self):
+        from payments.money import Money
+
+        return Money(self.total_amount, self.currency)
+
+    def is_payable(self) -> bool:
+        return self.status in self.PAYABLE
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="order_lines")
+    description = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField()
+    unit_amount = models.PositiveBigIntegerField()
+    amount = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(amount=F("unit_amount") * F("quantity")), name="line_amount_is_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.description}"

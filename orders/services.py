@@ -1,0 +1,91 @@
+"""Writes to orders. Totals are computed here from catalogue prices, never taken from a client."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from orders.models import Order, OrderLine, Price
+from payments.money import Money, sum_money
+
+EMPTY_ORDER = "An order needs at least one item."
+MIXED_CURRENCIES = "All items of one order must be priced in the same currency."
+INACTIVE_PRICE = "This item is no longer for sale."
+BAD_QUANTITY = "Quantity must be a whole number from 1 to 100."
+MAX_QUANTITY = 100
+
+
+class OrderError(ValueError):
+    """An order cannot be created as asked; the message is safe to show."""
+
+
+def order_create(
+    *, customer: AbstractBaseUser, items: Iterable[tuple[Price, int]]
+) -> Order:
+    """Creates a pending order for `customer` with one line per (price, quantity)."""
+    items = list(items)
+    if not items:
+        raise OrderError(EMPTY_ORDER)
+    currencies = {price.currency for price, _ in items}
+    if len(currencies) != 1:
+        raise OrderError(MIXED_CURRENCIES)
+    currency = currencies.pop()
+    lines = []
+    for price, quantity in items:
+        if not price.active or not price.product.active:
+            raise OrderError(INACTIVE_PRICE)
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise OrderError(BAD_QUANTITY)
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise OrderError(BAD_QUANTITY)
+        amount = Money(price.unit_amount, currency) * quantity
+        lines.append((price, quantity, amount))
+    total = sum_money((amount for _, _, amount in lines), currency)
+    with transaction.atomic():
+        order = Order.objects.create(
+            customer=customer, currency=currency, total_amount=total.amount
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                price=price,
+                description=price.product.name,
+                quantity=quantity,
+                unit_amount=price.unit_amount,
+                amount=amount.amount,
+            )
+            for price, quantity, amount in lines
+        )
+    return order
+
+
+def order_refresh_status(*, order: Order) -> Order:
+    """Sets the order's status from its payments. The caller holds the order's row lock."""
+    from payments.models import Payment
+
+    payments = list(order.payments.all())
+    paid_at_before = order.paid_at
+    succeeded = next((p for p in payments if p.status == Payment.Status.SUCCEEDED), None)
+    live = next((p for p in payments if p.status != Payment.Status.CANCELED), None)
+    if succeeded is not None:
+        if succeeded.amount_refunded and succeeded.amount_refunded >= succeeded.amount_received:
+            status = Order.Status.REFUNDED
+        elif succeeded.amount_refunded:
+            status = Order.Status.PARTIALLY_REFUNDED
+        else:
+            status = Order.Status.PAID
+        order.paid_at = order.paid_at or succeeded.succeeded_at
+    elif order.status == Order.Status.CANCELED:
+        status = Order.Status.CANCELED
+    elif (
+        live is not None
+        and live.failure_code
+        and live.status == Payment.Status.REQUIRES_PAYMENT_METHOD
+    ):
+        status = Order.Status.FAILED
+    else:
+        status = Order.Status.PENDING
+    if status != order.status or order.paid_at != paid_at_before:
+        order.status = status
+        order.save(update_fields=["status", "paid_at", "updated_at"])
+    return order

@@ -1,0 +1,395 @@
+"""The one module that talks to Stripe: the official SDK in, Paydesk's own types out.
+
+Every call that creates or changes something at Stripe takes an idempotency key derived from our
+own operation (stored by the caller before the call), so the SDK's network retries and our own
+retries after a crash can never charge or refund twice.
+
+`STRIPE_API_BASE` points the SDK at the offline sandbox (payments/sandbox/); empty, it talks to
+Stripe. The API version is pinned: a Stripe account upgrade never changes what we parse.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+API_VERSION = "2026-10-28.endive"
+NETWORK_RETRIES = 2
+SANDBOX_TEST_KEY = "sk_test_sandbox"  # the offline sandbox's key, not a secret
+
+
+# --- Errors: what callers catch instead of the SDK's classes ------------------------------------
+
+
+class GatewayError(Exception):
+    """Stripe could not do what we asked. `message` is safe to show a customer."""
+
+    message = "The payment service could not complete the request. Please try again."
+
+    def __init__(self, detail: str = "", *, message: str | None = None):
+        super().__init__(detail or message or self.message)
+        if message:
+            self.message = message
+
+
+class CardDeclined(GatewayError):
+    """The card was declined (HTTP 402 card_error), possibly needing authentication."""
+
+    def __init__(
+        self, *, message: str, code: str, decline_code: str, payment_intent: dict | None
+    ):
+        super().__init__(f"{code}/{decline_code}: {message}", message=message)
+        self.code = code or ""
+        self.decline_code = decline_code or ""
+        self.payment_intent = payment_intent
+
+
+class RateLimited(GatewayError):
+    message = "The payment service is busy. Please try again in a moment."
+
+
+class GatewayUnavailable(GatewayError):
+    """Stripe could not be reached, or answered with a server error: safe to retry with the
+    same idempotency key."""
+
+    message = "The payment service is unreachable right now. Please try again in a moment."
+
+
+class IdempotencyConflict(GatewayError):
+    """The key was used with other parameters, or a request with it is still in flight."""
+
+
+class InvalidRequest(GatewayError):
+    """Stripe rejected the request (unknown object, bad parameter, refund over the limit...)."""
+
+    def __init__(self, detail: str, *, code: str = "", param: str = ""):
+        super().__init__(detail)
+        self.code = code or ""
+        self.param = param or ""
+
+
+class SignatureInvalid(GatewayError):
+    """A webhook's Stripe-Signature did not verify (wrong secret, stale timestamp, tampered)."""
+
+
+# --- Paydesk's view of Stripe objects -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    brand: str = ""
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentIntentData:
+    """What Paydesk reads of a PaymentIntent (with its latest charge), plus the raw object."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    amount_received: int
+    client_secret: str
+    customer: str | None
+    charge_id: str
+    card: Card
+    failure_code: str
+    decline_code: str
+    failure_message: str
+    next_action_url: str
+    metadata: dict[str, str]
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RefundData:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    payment_intent: str
+    charge: str
+    reason: str
+    failure_reason: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DisputeData:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    reason: str
+    payment_intent: str
+    charge: str
+    evidence_due_by: int | None
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SetupIntentData:
+    id: str
+    status: str
+    customer: str | None
+    payment_method_id: str
+    card: Card
+    raw: dict[str, Any] = field(repr=False)
+
+
+# --- The client -------------------------------------------------------------------------------
+
+
+@cache
+def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
+    base = {"api": api_base, "files": api_base, "connect": api_base} if api_base else None
+    return stripe.StripeClient(
+        api_key,
+        stripe_version=API_VERSION,
+        base_addresses=base,
+        max_network_retries=NETWORK_RETRIES,
+    )
+
+
+def client() -> stripe.StripeClient:
+    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE or None)
+
+
+def _options(idempotency_key: str | None = None) -> dict[str, Any]:
+    return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """An SDK object as plain JSON data (what we store in `stripe_object`)."""
+    return json.loads(json.dumps(obj.to_dict(recursive=True))) if obj is not None else {}
+
+
+def _call(fn, *args, **kwargs):
+    """Runs an SDK call, translating its errors into Paydesk's."""
+    try:
+        return fn(*args, **kwargs)
+    except stripe.CardError as exc:
+        error = exc.error
+        intent = getattr(error, "payment_intent", None)
+        raise CardDeclined(
+            message=exc.user_message or str(exc),
+            code=exc.code or "",
+            decline_code=getattr(error, "decline_code", None) or "",
+            payment_intent=_plain(intent) if intent is not None else None,
+        ) from exc
+    except stripe.RateLimitError as exc:
+        raise RateLimited(str(exc)) from exc
+    except stripe.IdempotencyError as exc:
+        raise IdempotencyConflict(str(exc)) from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 409:
+            raise IdempotencyConflict(str(exc)) from exc
+        raise InvalidRequest(str(exc), code=exc.code or "", param=exc.param or "") from exc
+    except (stripe.APIConnectionError, stripe.APIError) as exc:
+        raise GatewayUnavailable(str(exc)) from exc
+    except stripe.StripeError as exc:
+        raise GatewayError(str(exc)) from exc
+
+
+def _card_of(payment_method: Any) -> Card:
+    if not isinstance(payment_method, dict) or not payment_method.get("card"):
+        return Card()
+    card = payment_method["card"]
+    return Card(
+        brand=card.get("brand") or "",
+        last4=card.get("last4") or "",
+        exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+        fingerprint=card.get("fingerprint") or "",
+    )
+
+
+def payment_intent_from(raw: dict[str, Any]) -> PaymentIntentData:
+    """Maps a PaymentIntent (as JSON, `latest_charge` an id or expanded) to Paydesk's type."""
+    latest_charge = raw.get("latest_charge")
+    charge = latest_charge if isinstance(latest_charge, dict) else {}
+    error = raw.get("last_payment_error") or {}
+    card = _card_of({"card": (charge.get("payment_method_details") or {}).get("card")})
+    if not card.last4:
+        card = _card_of(raw.get("payment_method") or error.get("payment_method"))
+    next_action = raw.get("next_action") or {}
+    customer = raw.get("customer")
+    return PaymentIntentData(
+        id=raw["id"],
+        status=raw["status"],
+        amount=raw["amount"],
+        currency=raw["currency"].upper(),
+        amount_received=raw.get("amount_received") or 0,
+        client_secret=raw.get("client_secret") or "",
+        customer=customer["id"] if isinstance(customer, dict) else customer,
+        charge_id=_id(latest_charge),
+        card=card,
+        failure_code=error.get("code") or "",
+        decline_code=error.get("decline_code") or "",
+        failure_message=error.get("message") or "",
+        next_action_url=(next_action.get("redirect_to_url") or {}).get("url") or "",
+        metadata=dict(raw.get("metadata") or {}),
+        raw=raw,
+    )
+
+
+def refund_from(raw: dict[str, Any]) -> RefundData:
+    return RefundData(
+        id=raw["id"],
+        status=raw["status"],
+        amount=raw["amount"],
+        currency=raw["currency"].upper(),
+        payment_intent=_id(raw.get("payment_intent")),
+        charge=_id(raw.get("charge")),
+        reason=raw.get("reason") or "",
+        failure_reason=raw.get("failure_reason") or "",
+        raw=raw,
+    )
+
+
+def dispute_from(raw: dict[str, Any]) -> DisputeData:
+    return DisputeData(
+        id=raw["id"],
+        status=raw["status"],
+        amount=raw["amount"],
+        currency=raw["currency"].upper(),
+        reason=raw.get("reason") or "",
+        payment_intent=_id(raw.get("payment_intent")),
+        charge=_id(raw.get("charge")),
+        evidence_due_by=(raw.get("evidence_details") or {}).get("due_by"),
+        raw=raw,
+    )
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
+# --- Calls ----------------------------------------------------------------------------------
+
+_PI_EXPAND = ["latest_charge", "payment_method"]
+
+
+def customer_create(*, email: str, name: str, user_id: int, idempotency_key: str) -> str:
+    """Creates a Stripe Customer; returns its id."""
+    customer = _call(
+        client().v1.customers.create,
+        params={"email": email, "name": name, "metadata": {"paydesk_user_id": str(user_id)}},
+        options=_options(idempotency_key),
+    )
+    return customer.id
+
+
+def payment_intent_create(
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    metadata: dict[str, str],
+    description: str,
+    idempotency_key: str,
+) -> PaymentIntentData:
+    params: dict[str, Any] = {
+        "amount": amount,
+        "currency": currency.lower(),
+        "metadata": metadata,
+        "description": description,
+        "automatic_payment_methods": {"enabled": True},
+        "expand": _PI_EXPAND,
+    }
+    if customer:
+        params["customer"] = customer
+    intent = _call(
+        client().v1.payment_intents.create, params=params, options=_options(idempotency_key)
+    )
+    return payment_intent_from(_plain(intent))
+
+
+def payment_intent_retrieve(intent_id: str) -> PaymentIntentData:
+    intent = _call(
+        client().v1.payment_intents.retrieve, intent_id, params={"expand": _PI_EXPAND}
+    )
+    return payment_intent_from(_plain(intent))
+
+
+def payment_intent_confirm(
+    intent_id: str, *, payment_method: str, return_url: str, idempotency_key: str
+) -> PaymentIntentData:
+    """Confirms with a payment method. A decline raises CardDeclined carrying the intent."""
+    intent = _call(
+        client().v1.payment_intents.confirm,
+        intent_id,
+        params={"payment_method": payment_method, "return_url": return_url, "expand": _PI_EXPAND},
+        options=_options(idempotency_key),
+    )
+    return payment_intent_from(_plain(intent))
+
+
+def payment_intent_cancel(
+    intent_id: str, *, reason: str, idempotency_key: str
+) -> PaymentIntentData:
+    intent = _call(
+        client().v1.payment_intents.cancel,
+        intent_id,
+        params={"cancellation_reason": reason, "expand": _PI_EXPAND},
+        options=_options(idempotency_key),
+    )
+    return payment_intent_from(_plain(intent))
+
+
+def refund_retrieve(refund_id: str) -> RefundData:
+    return refund_from(_plain(_call(client().v1.refunds.retrieve, refund_id)))
+
+
+def dispute_retrieve(dispute_id: str) -> DisputeData:
+    return dispute_from(_plain(_call(client().v1.disputes.retrieve, dispute_id)))
+
+
+def charge_payment_intent_id(charge_id: str) -> str:
+    """The PaymentIntent a charge belongs to."""
+    return _id(_call(client().v1.charges.retrieve, charge_id).get("payment_intent"))
+
+
+def setup_intent_retrieve(setup_intent_id: str) -> SetupIntentData:
+    raw = _plain(
+        _call(
+            client().v1.setup_intents.retrieve,
+            setup_intent_id,
+            params={"expand": ["payment_method"]},
+        )
+    )
+    payment_method = raw.get("payment_method")
+    return SetupIntentData(
+        id=raw["id"],
+        status=raw["status"],
+        customer=_id(raw.get("customer")) or None,
+        payment_method_id=_id(payment_method),
+        card=_card_of(payment_method),
+        raw=raw,
+    )
+
+
+def webhook_verify(payload: bytes, signature_header: str | None) -> dict[str, Any]:
+    """Verifies Stripe's signature (any of several `v1` values, within the tolerance) and
+    returns the event as JSON data. Raises SignatureInvalid or ValueError (not JSON)."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload,
+            signature_header,
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureInvalid(str(exc)) from exc
+    return json.loads(payload)

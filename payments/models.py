@@ -1,0 +1,264 @@
+"""Paydesk's faithful local mirror of Stripe's objects, and the append-only payment ledger.
+
+Stripe is the source of truth. Every money-changing row is written by payments/services.py under a
+row lock; the invariants below are database constraints so they hold for any number of processes.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+from orders.models import CURRENCY_CODE, Order
+
+
+class Customer(models.Model):
+    """A Paydesk user's Stripe Customer. The key is stored before Stripe is called."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.stripe_id or f"customer of {self.user}"
+
+
+class PaymentMethod(models.Model):
+    """A saved card: what Stripe tells us about it, never the number or the CVC."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payment_methods")
+    stripe_id = models.CharField(max_length=255, unique=True)
+    brand = models.CharField(max_length=32, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    detached_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class Payment(models.Model):
+    """Mirrors one PaymentIntent. `amount_refunded` is derived from succeeded Refund rows."""
+
+    class Status(models.TextChoices):
+        REQUIRES_PAYMENT_METHOD = "requires_payment_method", "Requires payment method"
+        REQUIRES_CONFIRMATION = "requires_confirmation", "Requires confirmation"
+        REQUIRES_ACTION = "requires_action", "Requires action (3-D Secure)"
+        PROCESSING = "processing", "Processing"
+        REQUIRES_CAPTURE = "requires_capture", "Requires capture"
+        CANCELED = "canceled", "Canceled"
+        SUCCEEDED = "succeeded", "Succeeded"
+
+    TERMINAL = (Status.SUCCEEDED, Status.CANCELED)
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=32, choices=Status.choices, default=Status.REQUIRES_PAYMENT_METHOD
+    )
+    amount_received = models.PositiveBigIntegerField(default=0)
+    amount_refunded = models.PositiveBigIntegerField(default=0)
+    confirm_attempts = models.PositiveIntegerField(default=0)
+    failure_code = models.CharField(max_length=64, blank=True)
+    decline_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    stripe_object = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=CURRENCY_CODE, name="payment_currency_iso"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_received__lte=F("amount")), name="payment_received_le_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("amount_received")),
+                name="payment_refunded_within_received",
+            ),
+            # One live PaymentIntent per order: a new one only after the last was canceled.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=~Q(status="canceled"),
+                name="payment_one_live_intent_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.stripe_id or f"payment {self.pk} (not yet at Stripe)"
+
+    @property
+    def money(self):
+        from payments.money import Money
+
+        return Money(self.amount, self.currency)
+
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    def can_refund(self) -> bool:
+        return self.status == self.Status.SUCCEEDED and self.amount_refunded < self.amount_received
+
+
+class Refund(models.Model):
+    """One row per Stripe Refund, never overwritten by another refund."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REQUIRES_ACTION = "requires_action", "Requires action"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=40, blank=True)
+    failure_reason = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    stripe_object = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.stripe_id or f"refund {self.pk}"
+
+
+class Dispute(models.Model):
+    """One row per Stripe Dispute."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    stripe_id = models.CharField(max_length=255, unique=True)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=40)
+    reason = models.CharField(max_length=64, blank=True)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    stripe_object = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+
+class PaymentEvent(models.Model):
+    """The append-only ledger of what happened to a payment. Rows are never updated or deleted.
+
+    `reference` names the Stripe object an entry is about (charge, refund, dispute id); with the
+    kind it is unique, so a duplicated webhook can never write the same fact twice."""
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", "Payment requested"
+        ACTION_REQUIRED = "action_required", "Authentication required"
+        SUCCEEDED = "succeeded", "Payment succeeded"
+        FAILED = "failed", "Payment failed"
+        CANCELED = "canceled", "Payment canceled"
+        REFUND_REQUESTED = "refund_requested", "Refund requested"
+        REFUND_SUCCEEDED = "refund_succeeded", "Refund succeeded"
+        REFUND_FAILED = "refund_failed", "Refund failed"
+        DISPUTE_OPENED = "dispute_opened", "Dispute opened"
+        DISPUTE_WON = "dispute_won", "Dispute won"
+        DISPUTE_LOST = "dispute_lost", "Dispute lost"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units, when the entry moves money"
+    )
+    reference = models.CharField(max_length=255, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source = models.CharField(max_length=32, help_text="checkout, webhook, admin, api, system")
+    stripe_event_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "kind", "reference"],
+                condition=~Q(reference=""),
+                name="payment_event_once_per_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Payment events are append-only: they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Payment events are append-only: they cannot be deleted.")
+
+
+class WebhookEvent(models.Model):
+    """A Stripe event as received, stored once (unique Stripe id) and processed by a worker."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed (will retry)"
+        IGNORED = "ignored", "Ignored (type not handled)"
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="failed"),
+                name="webhook_event_retry_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_id}"

@@ -1,0 +1,26 @@
+"""Celery tasks of payments: thin, take ids, safe to run twice, delegate to services."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from config.celery import IDEMPOTENT_TASK
+from payments import services, webhooks
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def webhook_event_process(event_id: int) -> str:
+    return webhooks.webhook_event_process(event_id=event_id).status
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def webhook_events_retry_due() -> int:
+    return webhooks.webhook_events_retry_due()
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def payments_cancel_abandoned() -> int:
+    return services.payments_cancel_abandoned(
+        older_than=timedelta(hours=settings.PAYDESK_ABANDONED_PAYMENT_HOURS)
+    )

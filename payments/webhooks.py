@@ -1,0 +1,216 @@
+"""Stripe webhooks: receive fast, process in a worker.
+
+The view verifies the signature, stores the raw event once (unique Stripe id; a duplicate is a
+200 no-op), enqueues processing on commit and answers. Nothing else happens in the request.
+
+Processing treats the event as a trigger: it re-reads the object from Stripe under the row lock
+(so order of delivery does not matter), moves state forward only, and marks the event processed,
+ignored or failed; failed events are retried by beat with backoff and can be reprocessed from
+the admin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments import gateway, services
+from payments.models import Payment, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 512 * 1024
+RETRY_BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
+                 timedelta(hours=2), timedelta(hours=6), timedelta(hours=24)]  # fmt: skip
+
+BAD_SIGNATURE = "invalid signature"
+BAD_PAYLOAD = "payload is not a Stripe event"
+TOO_LARGE = "payload too large"
+
+
+def _reject(reason: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """POST /webhooks/stripe/: verify, store once, enqueue on commit, 200."""
+    from payments.tasks import webhook_event_process
+
+    payload = request.body
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return _reject(TOO_LARGE, status=413)
+    try:
+        event = gateway.webhook_verify(payload, request.headers.get("Stripe-Signature"))
+    except gateway.SignatureInvalid:
+        return _reject(BAD_SIGNATURE)
+    except ValueError:
+        return _reject(BAD_PAYLOAD)
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not (
+        isinstance(event.get("type"), str) and isinstance(event.get("data"), dict)
+    ):
+        return _reject(BAD_PAYLOAD)
+
+    try:
+        with transaction.atomic():
+            stored = WebhookEvent.objects.create(
+                stripe_id=event["id"], type=event["type"], payload=event
+            )
+            transaction.on_commit(lambda: webhook_event_process.delay(stored.pk))
+    except IntegrityError:
+        return JsonResponse({"received": True, "duplicate": True})
+    return JsonResponse({"received": True})
+
+
+# --- Processing -------------------------------------------------------------------------------
+
+
+class EventNotApplicable(Exception):
+    """The event is about something Paydesk does not track (e.g. another system's payment)."""
+
+
+def _payment_for_intent(intent_id: str) -> Payment:
+    payment = Payment.objects.filter(stripe_id=intent_id).first()
+    if payment is None:
+        raise EventNotApplicable(f"no payment mirrors {intent_id}")
+    return payment
+
+
+def _on_payment_intent(event: dict) -> None:
+    intent_id = event["data"]["object"]["id"]
+    services.payment_refresh(
+        payment=_payment_for_intent(intent_id), source="webhook", stripe_event_id=event["id"]
+    )
+
+
+def _on_charge(event: dict) -> None:
+    charge = event["data"]["object"]
+    intent_id = charge.get("payment_intent") or gateway.charge_payment_intent_id(charge["id"])
+    if not intent_id:
+        raise EventNotApplicable(f"charge {charge['id']} has no payment intent")
+    services.payment_refresh(
+        payment=_payment_for_intent(intent_id), source="webhook", stripe_event_id=event["id"]
+    )
+    # charge.refunded carries the refunds; mirror each (idempotent per refund id).
+    for refund in ((charge.get("refunds") or {}).get("data") or []):
+        services.refund_sync(
+            refund=gateway.refund_retrieve(refund["id"]),
+            source="webhook",
+            stripe_event_id=event["id"],
+        )
+
+
+def _on_refund(event: dict) -> None:
+    refund = gateway.refund_retrieve(event["data"]["object"]["id"])
+    if services.refund_sync(refund=refund, source="webhook", stripe_event_id=event["id"]) is None:
+        raise EventNotApplicable(f"refund {refund.id} is for a payment Paydesk does not track")
+
+
+def _on_dispute(event: dict) -> None:
+    dispute = gateway.dispute_retrieve(event["data"]["object"]["id"])
+    synced = services.dispute_sync(dispute=dispute, source="webhook", stripe_event_id=event["id"])
+    if synced is None:
+        raise EventNotApplicable(f"dispute {dispute.id} is for a payment Paydesk does not track")
+
+
+def _on_setup_intent(event: dict) -> None:
+    setup_intent = gateway.setup_intent_retrieve(event["data"]["object"]["id"])
+    if setup_intent.status == "succeeded":
+        if services.payment_method_save(setup_intent=setup_intent) is None:
+            raise EventNotApplicable(f"{setup_intent.id} is for a customer Paydesk does not know")
+    else:
+        logger.info("setup intent %s is %s", setup_intent.id, setup_intent.status)
+
+
+HANDLERS: dict[str, Callable[[dict], None]] = {
+    "payment_intent.": _on_payment_intent,
+    "charge.dispute.": _on_dispute,
+    "charge.": _on_charge,
+    "refund.": _on_refund,
+    "charge.refund.": _on_refund,
+    "setup_intent.": _on_setup_intent,
+}
+
+
+def _handler_for(event_type: str) -> Callable[[dict], None] | None:
+    # Longest prefix wins: "charge.dispute.created" goes to disputes, not charges.
+    matches = [prefix for prefix in HANDLERS if event_type.startswith(prefix)]
+    return HANDLERS[max(matches, key=len)] if matches else None
+
+
+def webhook_event_process(*, event_id: int) -> WebhookEvent:
+    """Processes one stored event. Safe to run twice and concurrently: the event row is locked
+    while it is claimed, and a processed event is never processed again."""
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+        if event.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED):
+            return event
+        event.attempts += 1
+        event.save(update_fields=["attempts"])
+
+    handler = _handler_for(event.type)
+    status, error = WebhookEvent.Status.PROCESSED, ""
+    if handler is None:
+        status = WebhookEvent.Status.IGNORED
+    else:
+        try:
+            handler(event.payload)
+        except EventNotApplicable as exc:
+            status, error = WebhookEvent.Status.IGNORED, str(exc)
+        except Exception as exc:
+            logger.exception("webhook event %s (%s) failed", event.stripe_id, event.type)
+            status, error = WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
+
+    now = timezone.now()
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=status,
+        last_error=error[:5000],
+        processed_at=now if status != WebhookEvent.Status.FAILED else None,
+        next_attempt_at=now + RETRY_BACKOFF[min(event.attempts, len(RETRY_BACKOFF)) - 1]
+        if status == WebhookEvent.Status.FAILED
+        else None,
+    )
+    event.refresh_from_db()
+    return event
+
+
+def webhook_events_retry_due(*, limit: int = 100) -> int:
+    """Re-enqueues failed events whose backoff has passed; claims them with skip_locked so any
+    number of beat runs or workers never take the same one twice. Returns how many."""
+    from payments.tasks import webhook_event_process as process_task
+
+    with transaction.atomic():
+        due = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookEvent.Status.FAILED, next_attempt_at__lte=timezone.now())
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        WebhookEvent.objects.filter(pk__in=due).update(status=WebhookEvent.Status.PENDING)
+        for pk in due:
+            transaction.on_commit(lambda pk=pk: process_task.delay(pk))
+    return len(due)
+
+
+def webhook_event_reprocess(*, event: WebhookEvent) -> None:
+    """Staff asked to run an event again (from the admin), whatever its status."""
+    from payments.tasks import webhook_event_process as process_task
+
+    with transaction.atomic():
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            status=WebhookEvent.Status.PENDING, next_attempt_at=None
+        )
+        transaction.on_commit(lambda: process_task.delay(event.pk))
+
+
+def event_payload_text(event: WebhookEvent) -> str:
+    return json.dumps(event.payload, indent=2, sort_keys=True)

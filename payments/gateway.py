@@ -358,7 +358,7 @@ def dispute_retrieve(dispute_id: str) -> DisputeData:
 
 def charge_payment_intent_id(charge_id: str) -> str:
     """The PaymentIntent a charge belongs to."""
-    return _id(_call(client().v1.charges.retrieve, charge_id).get("payment_intent"))
+    return _id(_plain(_call(client().v1.charges.retrieve, charge_id)).get("payment_intent"))
 
 
 def setup_intent_retrieve(setup_intent_id: str) -> SetupIntentData:

@@ -199,7 +199,7 @@ def payment_sync(
     with transaction.atomic():
         order, payment = _lock(payment.pk)
         _apply_intent(order, payment, intent, source=source, stripe_event_id=stripe_event_id,
-                      actor=actor)  # fmt: skip
+                      actor=actor)
     return payment
 
 
@@ -228,7 +228,7 @@ def payment_cancel(
             payment.status = Payment.Status.CANCELED
             payment.save(update_fields=["status", "updated_at"])
             _record(payment, PaymentEvent.Kind.CANCELED, source="system", actor=by,
-                    reference=payment.idempotency_key)  # fmt: skip
+                    reference=payment.idempotency_key)
             order_refresh_status(order=order)
             return payment
         intent = gateway.payment_intent_cancel(
@@ -277,7 +277,7 @@ def _apply_intent(
     if intent.status == Payment.Status.SUCCEEDED:
         payment.succeeded_at = payment.succeeded_at or timezone.now()
         _record(payment, PaymentEvent.Kind.SUCCEEDED, amount=intent.amount_received,
-                reference=intent.charge_id or intent.id, **log)  # fmt: skip
+                reference=intent.charge_id or intent.id, **log)
     elif intent.status == Payment.Status.CANCELED:
         _record(payment, PaymentEvent.Kind.CANCELED, reference=intent.id, **log)
     elif intent.status == Payment.Status.REQUIRES_ACTION and status_changed:
@@ -339,7 +339,7 @@ def refund_sync(
         row = Refund.objects.filter(stripe_id=refund.id).first()
         if row is None:
             row = Refund(payment=payment, stripe_id=refund.id, amount=refund.amount,
-                         currency=refund.currency, status=Refund.Status.PENDING)  # fmt: skip
+                         currency=refund.currency, status=Refund.Status.PENDING)
         was = row.status
         if was in _REFUND_FINAL and refund.status != was:
             return row
@@ -351,12 +351,12 @@ def refund_sync(
         log = {"source": source, "stripe_event_id": stripe_event_id}
         if refund.status == Refund.Status.SUCCEEDED:
             _record(payment, PaymentEvent.Kind.REFUND_SUCCEEDED, amount=refund.amount,
-                    reference=refund.id, **log)  # fmt: skip
+                    reference=refund.id, **log)
         elif refund.status == Refund.Status.FAILED:
             # A refund that had succeeded and then failed gives its amount back to the total.
             reversed_amount = -refund.amount if was == Refund.Status.SUCCEEDED else None
             _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=reversed_amount,
-                    reference=refund.id, message=refund.failure_reason, **log)  # fmt: skip
+                    reference=refund.id, message=refund.failure_reason, **log)
         payment.amount_refunded = (
             payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(t=Sum("amount"))["t"]
             or 0
@@ -397,7 +397,7 @@ def dispute_sync(
         )
         log = {"source": source, "stripe_event_id": stripe_event_id, "reference": dispute.id}
         _record(payment, PaymentEvent.Kind.DISPUTE_OPENED, amount=dispute.amount,
-                message=dispute.reason, **log)  # fmt: skip
+                message=dispute.reason, **log)
         if dispute.status in _DISPUTE_OUTCOMES:
             _record(payment, _DISPUTE_OUTCOMES[dispute.status], amount=dispute.amount, **log)
     return row

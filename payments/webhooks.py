@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 512 * 1024
 RETRY_BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
-                 timedelta(hours=2), timedelta(hours=6), timedelta(hours=24)]  # fmt: skip
+                 timedelta(hours=2), timedelta(hours=6), timedelta(hours=24)]
 
 BAD_SIGNATURE = "invalid signature"
 BAD_PAYLOAD = "payload is not a Stripe event"

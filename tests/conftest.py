@@ -71,7 +71,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
                 "--hostname", f"test-{os.getpid()}@%h",
             ],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
     worker = CeleryWorker(process, log_path, queues)
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
     with django_db_blocker.unblock():

@@ -58,7 +58,7 @@ def test_unreachable_database_is_a_503_naming_the_database():
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
         capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+    )
     answer = json.loads(result.stdout.strip().splitlines()[-1])
 
     assert answer["status_code"] == 503

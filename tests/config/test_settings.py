@@ -27,7 +27,7 @@ def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO_ROOT, env={**base, **env},
         capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_production_settings_pass_the_deploy_check_with_no_warnings():

@@ -1,0 +1,58 @@
+from django.contrib import admin
+
+from orders.models import Order, OrderLine, Price, Product
+from payments.admin import ReadOnlyInline, money
+from payments.models import Payment
+
+
+class PriceInline(admin.TabularInline):
+    model = Price
+    extra = 1
+    fields = ("currency", "unit_amount", "active")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "active", "created_at")
+    list_filter = ("active",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [PriceInline]
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ("description", "quantity", "unit_amount", "amount")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ("stripe_id", "status", "amount", "amount_received", "amount_refunded",
+              "card_brand", "card_last4", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("number", "customer", "total_display", "status", "created_at", "paid_at")
+    list_filter = ("status", "currency", "created_at")
+    search_fields = ("number", "customer__username", "customer__email")
+    list_select_related = ("customer",)
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline, PaymentInline]
+    fields = ("number", "customer", "currency", "total_display", "status", "created_at",
+              "paid_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        # Orders are created by customers through order_create (totals computed server-side).
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Total", ordering="total_amount")
+    def total_display(self, obj):
+        return money(obj.total_amount, obj.currency)

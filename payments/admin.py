@@ -1,0 +1,185 @@
+"""The back office's view of payments. Money state is read-only here: it changes only through
+services (refunds and disputes get their own confirmed actions)."""
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from payments.models import (
+    Customer,
+    Dispute,
+    Payment,
+    PaymentEvent,
+    PaymentMethod,
+    Refund,
+    WebhookEvent,
+)
+from payments.money import Money
+from payments.webhooks import event_payload_text, webhook_event_reprocess
+
+
+def money(amount: int | None, currency: str) -> str:
+    return "—" if amount is None else Money(amount, currency).format()
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Mirrors of Stripe's objects: viewable, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class PaymentEventInline(ReadOnlyInline):
+    model = PaymentEvent
+    verbose_name_plural = "Timeline (ledger)"
+    fields = ("created_at", "kind", "amount_display", "message", "source", "actor", "reference")
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.payment.currency)
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = ("stripe_id", "amount", "status", "reason", "failure_reason", "created_by",
+              "created_at")
+    readonly_fields = fields
+
+
+class DisputeInline(ReadOnlyInline):
+    model = Dispute
+    fields = ("stripe_id", "amount", "status", "reason", "evidence_due_by")
+    readonly_fields = fields
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "order", "amount_display", "status", "card", "refunded_display",
+                    "created_at")
+    list_filter = ("status", "currency", "created_at")
+    search_fields = ("stripe_id", "order__number", "order__customer__username",
+                     "order__customer__email", "card_last4")
+    list_select_related = ("order",)
+    date_hierarchy = "created_at"
+    inlines = [PaymentEventInline, RefundInline, DisputeInline]
+    fieldsets = [
+        (None, {"fields": ("order", "stripe_id", "status", "amount_display",
+                           "received_display", "refunded_display")}),
+        ("Card", {"fields": ("card_brand", "card_last4", "card_exp_month", "card_exp_year")}),
+        ("Last failure", {"fields": ("failure_code", "decline_code", "failure_message")}),
+        ("Stripe", {"classes": ["collapse"],
+                    "fields": ("idempotency_key", "stripe_charge_id", "confirm_attempts",
+                               "stripe_object", "created_at", "updated_at",
+                               "succeeded_at")}),
+    ]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="Received")
+    def received_display(self, obj):
+        return money(obj.amount_received, obj.currency)
+
+    @admin.display(description="Refunded")
+    def refunded_display(self, obj):
+        return money(obj.amount_refunded, obj.currency)
+
+    @admin.display(description="Card")
+    def card(self, obj):
+        return f"{obj.card_brand} •••• {obj.card_last4}" if obj.card_last4 else "—"
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "payment", "kind", "amount", "source", "actor")
+    list_filter = ("kind", "source")
+    search_fields = ("payment__stripe_id", "payment__order__number", "reference")
+    list_select_related = ("payment", "actor")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "payment", "amount_display", "status", "reason", "created_at")
+    list_filter = ("status", "reason")
+    search_fields = ("stripe_id", "payment__stripe_id", "payment__order__number")
+    list_select_related = ("payment",)
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.currency)
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    list_display = ("stripe_id", "payment", "amount_display", "status", "reason",
+                    "evidence_due_by")
+    list_filter = ("status", "reason")
+    search_fields = ("stripe_id", "payment__stripe_id", "payment__order__number")
+    list_select_related = ("payment",)
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.currency)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyAdmin):
+    list_display = ("user", "stripe_id", "created_at")
+    search_fields = ("user__username", "user__email", "stripe_id")
+    list_select_related = ("user",)
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "customer", "exp_month", "exp_year", "detached_at")
+    search_fields = ("stripe_id", "last4", "customer__user__username")
+    list_select_related = ("customer__user",)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("stripe_id", "type", "status", "attempts", "received_at", "processed_at",
+                    "next_attempt_at")
+    list_filter = ("status", "type")
+    search_fields = ("stripe_id", "type")
+    date_hierarchy = "received_at"
+    actions = ["reprocess"]
+    fields = ("stripe_id", "type", "status", "attempts", "last_error", "received_at",
+              "processed_at", "next_attempt_at", "payload_pretty")
+    readonly_fields = fields
+
+    def has_change_permission(self, request, obj=None):
+        # Viewing the detail page needs "view"; the reprocess action needs "change".
+        return request.user.has_perm("payments.change_webhookevent")
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", event_payload_text(obj))
+
+    @admin.action(description="Reprocess selected events", permissions=["change"])
+    def reprocess(self, request, queryset):
+        count = 0
+        for event in queryset:
+            webhook_event_reprocess(event=event)
+            count += 1
+        self.message_user(request, f"{count} event(s) queued for processing.")

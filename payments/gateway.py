@@ -352,6 +352,14 @@ def refund_retrieve(refund_id: str) -> RefundData:
     return refund_from(_plain(_call(client().v1.refunds.retrieve, refund_id)))
 
 
+def refund_list_for_intent(intent_id: str) -> list[RefundData]:
+    """Every refund of a PaymentIntent (Stripe pages by 100; a payment has far fewer)."""
+    page = _call(
+        client().v1.refunds.list, params={"payment_intent": intent_id, "limit": 100}
+    )
+    return [refund_from(_plain(refund)) for refund in page.auto_paging_iter()]
+
+
 def dispute_retrieve(dispute_id: str) -> DisputeData:
     return dispute_from(_plain(_call(client().v1.disputes.retrieve, dispute_id)))
 

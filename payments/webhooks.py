@@ -100,13 +100,10 @@ def _on_charge(event: dict) -> None:
     services.payment_refresh(
         payment=_payment_for_intent(intent_id), source="webhook", stripe_event_id=event["id"]
     )
-    # charge.refunded carries the refunds; mirror each (idempotent per refund id).
-    for refund in ((charge.get("refunds") or {}).get("data") or []):
-        services.refund_sync(
-            refund=gateway.refund_retrieve(refund["id"]),
-            source="webhook",
-            stripe_event_id=event["id"],
-        )
+    if event["type"] == "charge.refunded":
+        # Charges no longer embed their refunds: list them, and mirror each (idempotent).
+        for refund in gateway.refund_list_for_intent(intent_id):
+            services.refund_sync(refund=refund, source="webhook", stripe_event_id=event["id"])
 
 
 def _on_refund(event: dict) -> None:

@@ -38,10 +38,24 @@ from babel.numbers import format_currency, list_currencies
 
 ZERO_DECIMAL_CURRENCIES = frozenset(
     {
-        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
-        "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
     }
-)  # fmt: skip
+)
 THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 DEFAULT_EXPONENT = 2
 

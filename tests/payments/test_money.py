@@ -71,9 +71,19 @@ def test_format_shows_our_exponent_even_where_cldr_differs():
 
 @pytest.mark.parametrize(
     ("currency", "expected"),
-    [("JPY", 0), ("KRW", 0), ("UGX", 0), ("USD", 2), ("EUR", 2), ("ISK", 2), ("HUF", 2),
-     ("KWD", 3), ("BHD", 3), ("TND", 3)],
-)  # fmt: skip
+    [
+        ("JPY", 0),
+        ("KRW", 0),
+        ("UGX", 0),
+        ("USD", 2),
+        ("EUR", 2),
+        ("ISK", 2),
+        ("HUF", 2),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("TND", 3),
+    ],
+)
 def test_exponent(currency, expected):
     assert exponent(currency) == expected
 
@@ -207,9 +217,8 @@ def test_sum_money():
 
 @pytest.mark.parametrize(
     ("text", "currency"),
-    [("12.345", "USD"), ("12.340", "USD"), ("1500.5", "JPY"), ("1500.0", "JPY"),
-     ("1.2345", "KWD")],
-)  # fmt: skip
+    [("12.345", "USD"), ("12.340", "USD"), ("1500.5", "JPY"), ("1500.0", "JPY"), ("1.2345", "KWD")],
+)
 def test_from_decimal_refuses_more_places_than_the_currency_has(text, currency):
     message = TOO_MANY_DECIMALS_MESSAGE.format(
         value=text, currency=currency, exponent=exponent(currency)

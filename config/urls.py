@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
+from payments.webhooks import stripe_webhook
 
 admin.site.site_header = "Paydesk"
 admin.site.site_title = "Paydesk back office"
@@ -16,6 +17,10 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    path("checkout/", include("payments.urls")),
+    # The "orders" namespace: /shop/, /orders/ and /orders/<number>/.
+    path("", include("orders.urls")),
     path("api/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -5,8 +5,18 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from orders.models import Price, Product
+
 DEMO_STAFF = {"username": "admin", "password": "paydesk-admin", "email": "admin@example.com"}
 DEMO_CUSTOMER = {"username": "demo", "password": "paydesk-demo", "email": "demo@example.com"}
+# The demo shop: (slug, name, description, [(currency, unit amount in minor units)]).
+DEMO_CATALOGUE = [
+    ("coffee-beans", "Coffee beans, 1 kg", "Single-origin, roasted this week.", [("USD", 2400)]),
+    ("ceramic-mug", "Ceramic mug", "Holds 350 ml; dishwasher safe.", [("USD", 1450)]),
+    ("sticker-pack", "Sticker pack", "Ten vinyl stickers.", [("USD", 499)]),
+    ("pour-over-kit", "Pour-over kit", "Dripper, filters and a scale (EUR).", [("EUR", 4900)]),
+    ("matcha-tin", "Matcha tin", "Ceremonial grade, 30 g (JPY: no minor unit).", [("JPY", 1800)]),
+]
 
 
 class Command(BaseCommand):
@@ -34,3 +44,16 @@ class Command(BaseCommand):
         customer.set_password(DEMO_CUSTOMER["password"])
         customer.save(update_fields=["password"])
         self.stdout.write(f"customer {customer.username}: {'created' if created else 'exists'}")
+        self._seed_catalogue()
+
+    def _seed_catalogue(self) -> None:
+        """Creates the demo products and prices that are missing; never duplicates or edits one."""
+        for slug, name, description, prices in DEMO_CATALOGUE:
+            product, created = Product.objects.get_or_create(
+                slug=slug, defaults={"name": name, "description": description}
+            )
+            for currency, unit_amount in prices:
+                Price.objects.get_or_create(
+                    product=product, currency=currency, unit_amount=unit_amount
+                )
+            self.stdout.write(f"product {slug}: {'created' if created else 'exists'}")

@@ -1,0 +1,226 @@
+"""The customer's checkout: /checkout/<token>/ and the page Stripe sends the browser back to.
+
+The checkout page creates (or reuses) the order's one PaymentIntent through `payment_start`,
+then either
+- test-card mode (PAYDESK_CHECKOUT_MODE="test_cards", the sandbox and Stripe test mode): a plain
+  form of Stripe's test payment methods, confirmed on the server by `payment_confirm`; it works
+  without JavaScript; or
+- payment-element mode: Stripe's Payment Element, confirmed in the browser by Stripe.js.
+
+Response codes of the test-card POST: 303 to the return page (paid or processing) or to the
+3-D Secure page; 400 for an unknown test card; 402 Payment Required when the card is declined
+(the page is re-rendered with Stripe's decline message and the form, so the customer can pick
+another card; a distinct code keeps declines visible in access logs and tests); 503 when the
+payment service fails. Every page is the customer's own: another customer's token is a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from orders.models import Order
+from orders.selectors import order_for_checkout
+from payments import gateway
+from payments.checkout import (
+    NEEDS_AUTHENTICATION_PAGE,
+    PAYMENT_CANCELED,
+    failure_message,
+)
+from payments.forms import TestCardForm
+from payments.models import Payment
+from payments.services import PaymentError, payment_confirm, payment_refresh, payment_start
+
+# Stripe's published directives for Stripe.js and the Payment Element
+# (https://docs.stripe.com/security/guide#content-security-policy), plus m.stripe.network,
+# the origin of Stripe.js's fraud-signals frame. Only these origins may run scripts, be framed
+# or be fetched from on checkout pages; styles and images are left to Stripe's own needs.
+STRIPE_SCRIPT_SRC = ("https://js.stripe.com", "https://*.js.stripe.com")
+STRIPE_FRAME_SRC = (
+    "https://js.stripe.com",
+    "https://*.js.stripe.com",
+    "https://hooks.stripe.com",
+    "https://m.stripe.network",
+)
+STRIPE_CONNECT_SRC = ("https://api.stripe.com",)
+# 3-D Secure redirects follow the test-card form's POST, and browsers check form-action on
+# redirects: Stripe's hooks (test mode) or, offline, the sandbox's own 3-D Secure page.
+STRIPE_REDIRECT_ORIGINS = ("https://hooks.stripe.com",)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def checkout_content_security_policy() -> str:
+    form_action = ["'self'", *STRIPE_REDIRECT_ORIGINS]
+    if settings.STRIPE_API_BASE:
+        form_action.append(_origin(settings.STRIPE_API_BASE))
+    directives = {
+        "script-src": ["'self'", *STRIPE_SCRIPT_SRC],
+        "frame-src": list(STRIPE_FRAME_SRC),
+        "connect-src": ["'self'", *STRIPE_CONNECT_SRC],
+        "form-action": form_action,
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+View = Callable[..., HttpResponse]
+
+
+def stripe_content_security_policy(view: View) -> View:
+    """Adds the checkout's Content-Security-Policy header to the view's responses."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", checkout_content_security_policy())
+        return response
+
+    return wrapped
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    """A 303: after a POST the browser GETs the next page, and a reload never re-posts."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _return_url(request: HttpRequest, order: Order) -> str:
+    return request.build_absolute_uri(
+        reverse("payments:checkout-return", kwargs={"token": order.checkout_token})
+    )
+
+
+def _render_checkout(
+    request: HttpRequest,
+    order: Order,
+    *,
+    payment: Payment | None = None,
+    form: TestCardForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    context = {"order": order, "payment": payment, "form": form, "error": error}
+    if payment is not None and settings.PAYDESK_CHECKOUT_MODE == "payment_element":
+        context["stripe_config"] = {
+            "publishableKey": settings.STRIPE_PUBLISHABLE_KEY,
+            "clientSecret": payment.stripe_object.get("client_secret", ""),
+            "returnUrl": _return_url(request, order),
+        }
+    return render(request, "payments/checkout.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@stripe_content_security_policy
+def checkout(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the order and how to pay; POST (test-card mode) confirms with a test card."""
+    order = get_object_or_404(order_for_checkout(user=request.user), checkout_token=token)
+    try:
+        payment = payment_start(order=order, by=request.user)
+    except PaymentError as exc:
+        messages.info(request, str(exc))
+        return redirect(order)
+    except gateway.GatewayError as exc:
+        return _render_checkout(request, order, error=exc.message, status=503)
+    if payment.status == Payment.Status.PROCESSING:
+        return _see_other(_return_url(request, order))
+
+    if settings.PAYDESK_CHECKOUT_MODE == "payment_element":
+        if request.method == "POST":
+            return HttpResponse(status=405, headers={"Allow": "GET"})
+        return _render_checkout(request, order, payment=payment)
+
+    if request.method != "POST":
+        return _render_checkout(request, order, payment=payment, form=TestCardForm())
+    form = TestCardForm(request.POST)
+    if not form.is_valid():
+        return _render_checkout(request, order, payment=payment, form=form, status=400)
+    try:
+        payment = payment_confirm(
+            payment=payment,
+            payment_method=form.cleaned_data["payment_method"],
+            return_url=_return_url(request, order),
+            by=request.user,
+        )
+    except PaymentError as exc:
+        messages.info(request, str(exc))
+        return redirect(order)
+    except gateway.CardDeclined as exc:
+        return _render_checkout(
+            request, order, payment=payment, form=form, error=exc.message, status=402
+        )
+    except gateway.GatewayError as exc:
+        return _render_checkout(
+            request, order, payment=payment, form=form, error=exc.message, status=503
+        )
+
+    if payment.status == Payment.Status.REQUIRES_ACTION:
+        next_action_url = gateway.payment_intent_from(payment.stripe_object).next_action_url
+        if next_action_url:
+            return _see_other(next_action_url)
+        return _render_checkout(
+            request, order, payment=payment, form=form, error=NEEDS_AUTHENTICATION_PAGE,
+            status=402,
+        )  # fmt: skip
+    return _see_other(_return_url(request, order))
+
+
+@login_required
+@require_GET
+@stripe_content_security_policy
+def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
+    """Where the browser lands after paying (and where Stripe's 3-D Secure redirects to).
+
+    Re-reads the intent from Stripe (the redirect's query string is only a hint), then shows
+    success, a failure with a way back to the checkout, or a page that refreshes itself until
+    Stripe settles the payment."""
+    order = get_object_or_404(order_for_checkout(user=request.user), checkout_token=token)
+    payment = order.payments.exclude(status=Payment.Status.CANCELED).first()
+    intent_id = request.GET.get("payment_intent")
+    if intent_id is not None and (payment is None or payment.stripe_id != intent_id):
+        raise Http404("No such payment for this order.")
+    if payment is None:
+        return redirect(order.get_checkout_url())
+
+    context = {"order": order, "payment": payment}
+    if not payment.is_terminal():
+        try:
+            payment = payment_refresh(payment=payment, source="checkout")
+        except gateway.GatewayError as exc:
+            context["error"] = exc.message
+            return render(request, "payments/checkout_waiting.html", context, status=503)
+        context["payment"] = payment
+
+    if payment.status == Payment.Status.SUCCEEDED:
+        return render(request, "payments/checkout_success.html", context)
+    if payment.status == Payment.Status.CANCELED:
+        messages.info(request, PAYMENT_CANCELED)
+        return redirect(order)
+    if payment.status == Payment.Status.REQUIRES_PAYMENT_METHOD:
+        if not payment.failure_code:  # nothing was tried yet: back to choosing a card
+            return redirect(order.get_checkout_url())
+        context["failure"] = failure_message(
+            failure_code=payment.failure_code, failure_message=payment.failure_message
+        )
+        return render(request, "payments/checkout_failed.html", context)
+    if payment.status == Payment.Status.REQUIRES_ACTION:
+        context["next_action_url"] = gateway.payment_intent_from(
+            payment.stripe_object
+        ).next_action_url
+    return render(request, "payments/checkout_waiting.html", context)

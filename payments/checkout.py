@@ -44,6 +44,24 @@ PAYMENT_CANCELED = "This payment was canceled. Start again from your order."
 AUTHENTICATION_FAILURE_CODE = "payment_intent_authentication_failure"
 
 
+_CUSTOMER_PAYMENT_STATUS = {
+    "requires_payment_method": "Awaiting payment",
+    "requires_confirmation": "Awaiting payment",
+    "requires_action": "Awaiting authentication",
+    "processing": "Processing",
+    "requires_capture": "Authorised",
+    "succeeded": "Paid",
+    "canceled": "Canceled",
+}
+
+
+def customer_payment_status(*, status: str, failure_code: str) -> str:
+    """A payment's status in the customer's words (Stripe's names are for staff)."""
+    if status == "requires_payment_method" and failure_code:
+        return "Failed"
+    return _CUSTOMER_PAYMENT_STATUS.get(status, status)
+
+
 def failure_message(*, failure_code: str, failure_message: str) -> str:
     """What to tell a customer whose payment ended back at requires_payment_method."""
     if failure_code == AUTHENTICATION_FAILURE_CODE:

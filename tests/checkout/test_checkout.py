@@ -92,12 +92,18 @@ def test_a_decline_shows_stripes_message_and_the_form_again(sandbox, customer_cl
     assert 'name="payment_method"' in html
     order.refresh_from_db()
     assert order.status == Order.Status.FAILED
+    order_page = customer_client.get(order.get_absolute_url()).content.decode()
+    assert 'class="status status-failed">Payment failed<' in order_page
+    assert 'class="status status-failed">Failed<' in order_page
+    assert "Pay now" in order_page
 
     response = pay(customer_client, order, "pm_card_visa")
     assert response.status_code == 303
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
     assert order.payments.count() == 1
+    order_page = customer_client.get(order.get_absolute_url()).content.decode()
+    assert "Visa •••• 4242" in order_page and 'class="status status-paid">Paid<' in order_page
 
 
 @pytest.mark.parametrize(

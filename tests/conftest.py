@@ -43,12 +43,15 @@ class CeleryWorker:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Starts `celery -A config worker` (solo pool) against the test database and the broker in
-    CELERY_BROKER_URL (Redis under `make test`), waits until it is ready, stops it at the end.
-    Tests that use it must commit their data: mark them `django_db(transaction=True)`."""
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, sandbox_server):
+    """Starts `celery -A config worker` (solo pool) against the test database, the broker in
+    CELERY_BROKER_URL (Redis under `make test`) and the session's Stripe sandbox; waits until it
+    is ready, stops it at the end. Tests that use it must commit their data: mark them
+    `django_db(transaction=True)`."""
     from django.conf import settings
     from django.db import connection
+
+    from payments.gateway import SANDBOX_TEST_KEY
 
     queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_PDF_QUEUE]
     env = {
@@ -58,6 +61,9 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "CELERY_PDF_QUEUE": settings.CELERY_PDF_QUEUE,
+        "STRIPE_API_BASE": sandbox_server.url,
+        "STRIPE_SECRET_KEY": SANDBOX_TEST_KEY,
+        "STRIPE_WEBHOOK_SECRET": sandbox_server.webhook_secret,
         "PYTHONUNBUFFERED": "1",
     }
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"

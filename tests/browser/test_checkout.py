@@ -189,3 +189,70 @@ def test_abandoned_3ds_shows_a_self_refreshing_waiting_page(shopper, screenshot)
     page.get_by_role("link", name="Continue authentication").click()
     page.get_by_role("button", name="Complete").click()
     expect(page.get_by_role("heading", name="Payment received")).to_be_visible()
+
+
+# A stand-in for https://js.stripe.com/v3/ (offline): records what the page asks of Stripe.js and
+# answers confirmPayment with a decline, as Stripe.js does when the card is refused.
+FAKE_STRIPE_JS = """
+window.stripeCalls = [];
+window.Stripe = function (key) {
+  window.stripeCalls.push(["Stripe", key]);
+  return {
+    elements: function (options) {
+      window.stripeCalls.push(["elements", options.clientSecret]);
+      return {
+        create: function (type) {
+          window.stripeCalls.push(["create", type]);
+          var handlers = {};
+          return {
+            on: function (name, fn) { handlers[name] = fn; },
+            mount: function (selector) {
+              window.stripeCalls.push(["mount", selector]);
+              document.querySelector(selector).textContent = "[card fields]";
+              handlers.ready && handlers.ready();
+            },
+          };
+        },
+      };
+    },
+    confirmPayment: function (options) {
+      window.stripeCalls.push(["confirmPayment", options.confirmParams.return_url]);
+      return Promise.resolve({error: {type: "card_error", message: "Your card was declined."}});
+    },
+  };
+};
+"""
+
+
+def test_payment_element_mode_mounts_stripe_js_and_shows_its_errors(
+    sandbox, catalogue, customer_user, login, page, settings, screenshot
+):
+    settings.PAYDESK_CHECKOUT_MODE = "payment_element"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_browser"
+    page.route(
+        "https://js.stripe.com/v3/",
+        lambda route: route.fulfill(content_type="text/javascript", body=FAKE_STRIPE_JS),
+    )
+    violations = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
+    login(customer_user)
+    page.goto("/shop/")
+    page.get_by_role("button", name="Buy Ceramic mug (USD)").click()
+
+    pay = page.get_by_role("button", name="Pay $14.50")
+    expect(pay).to_be_enabled()
+    pay.click()
+
+    expect(page.get_by_role("alert")).to_have_text("Your card was declined.")
+    expect(pay).to_be_enabled()
+    screenshot("payment-element-error")
+    calls = page.evaluate("window.stripeCalls")
+    client_secret = Order.objects.get().payments.get().stripe_object["client_secret"]
+    assert calls[:4] == [
+        ["Stripe", "pk_test_browser"],
+        ["elements", client_secret],
+        ["create", "payment"],
+        ["mount", "#payment-element"],
+    ]
+    assert calls[4][0] == "confirmPayment" and re.search(r"/checkout/[\w-]+/return/$", calls[4][1])
+    assert violations == []

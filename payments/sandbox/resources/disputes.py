@@ -1,0 +1,188 @@
+"""Disputes: opened by ``pm_card_createDispute`` payments; retrieve, update, close, list.
+
+A dispute opens shortly after the payment (``needs_response``, reason ``fraudulent``). Evidence
+is saved with ``POST /v1/disputes/{id}``; ``submit=true`` sends it (``under_review``). As in
+Stripe test mode, evidence text containing ``winning_evidence`` wins the dispute and
+``losing_evidence`` loses it, shortly after submission. ``close`` accepts the dispute (lost).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments.sandbox import errors
+from payments.sandbox.resources.common import (
+    LIST_PARAMS,
+    Ctx,
+    Params,
+    base_object,
+    changed,
+    list_response,
+    now,
+    route,
+)
+from payments.sandbox.resources.payment_methods import test_card
+
+EVIDENCE_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+)
+FILE_FIELDS = {
+    "cancellation_policy",
+    "customer_communication",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "receipt",
+    "refund_policy",
+    "service_documentation",
+    "shipping_documentation",
+    "uncategorized_file",
+}
+OPEN = ("warning_needs_response", "needs_response")
+EVIDENCE_WINDOW = 7 * 24 * 3600
+
+
+def open_dispute(ctx: Ctx, charge_id: str) -> None:
+    """Open Stripe's ``fraudulent`` dispute on a ``pm_card_createDispute`` charge."""
+    charge = ctx.store.get("charges", charge_id)
+    if charge is None or charge["disputed"]:
+        return
+    payment_method = ctx.store.get("payment_methods", charge["payment_method"])
+    card = test_card(payment_method)
+    dispute = base_object(
+        "dp",
+        "dispute",
+        amount=charge["amount"],
+        balance_transactions=[],
+        charge=charge_id,
+        currency=charge["currency"],
+        enhanced_eligibility_types=[],
+        evidence={**dict.fromkeys(EVIDENCE_FIELDS), "enhanced_evidence": {}},
+        evidence_details={
+            "due_by": now() + EVIDENCE_WINDOW,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        is_charge_refundable=False,
+        metadata={},
+        payment_intent=charge["payment_intent"],
+        payment_method_details={
+            "card": {"brand": card.brand, "case_type": "chargeback", "network": card.brand,
+                     "network_reason_code": "10.4"},
+            "type": "card",
+        },
+        reason="fraudulent",
+        status="needs_response",
+    )
+    ctx.store.add("disputes", dispute)
+    charge["disputed"] = True
+    ctx.emit("charge.dispute.created", dispute)
+    ctx.emit("charge.dispute.funds_withdrawn", dispute)
+
+
+def _close(ctx: Ctx, dispute_id: str, status: str) -> None:
+    dispute = ctx.store.get("disputes", dispute_id)
+    if dispute is None or dispute["status"] in ("won", "lost"):
+        return
+    before = ctx.render(dispute)
+    dispute["status"] = status
+    ctx.emit("charge.dispute.closed", dispute, changed(before, ctx.render(dispute)))
+    if status == "won":
+        ctx.emit("charge.dispute.funds_reinstated", dispute)
+
+
+def _dispute(ctx: Ctx, dispute_id: str) -> dict[str, Any]:
+    return ctx.get("disputes", dispute_id, "dispute")
+
+
+@route("GET", "/v1/disputes/{dispute_id}")
+def retrieve(ctx: Ctx, raw, dispute_id):
+    return ctx.respond(_dispute(ctx, dispute_id), Params(raw))
+
+
+@route("POST", "/v1/disputes/{dispute_id}")
+def update(ctx: Ctx, raw, dispute_id):
+    params = Params(raw, allowed=("evidence", "metadata", "submit"))
+    dispute = _dispute(ctx, dispute_id)
+    evidence = params.dict("evidence") or {}
+    for key in evidence:
+        if key not in EVIDENCE_FIELDS:
+            raise errors.unknown_parameter(f"evidence[{key}]")
+    if evidence and dispute["status"] not in OPEN:
+        raise errors.StripeError(
+            400,
+            f"This dispute is in status {dispute['status']}; evidence can only be updated "
+            "before it is submitted.",
+            code="dispute_not_updatable",
+        )
+    for key, value in evidence.items():
+        if key in FILE_FIELDS and value:
+            ctx.get("files", value, f"evidence[{key}]")
+    before = ctx.render(dispute)
+    for key, value in evidence.items():
+        dispute["evidence"][key] = value or None
+    if evidence:
+        dispute["evidence_details"]["has_evidence"] = True
+    dispute["metadata"] = params.metadata(dispute["metadata"])
+    if params.bool("submit") and dispute["status"] in OPEN:
+        dispute["status"] = "under_review"
+        dispute["evidence_details"]["submission_count"] += 1
+        text = " ".join(str(v) for v in dispute["evidence"].values() if isinstance(v, str))
+        outcome = (
+            "won" if "winning_evidence" in text else "lost" if "losing_evidence" in text else None
+        )
+        if outcome:
+            ctx.schedule(lambda job_ctx: _close(job_ctx, dispute_id, outcome))
+    ctx.emit("charge.dispute.updated", dispute, changed(before, ctx.render(dispute)))
+    return ctx.respond(dispute, params)
+
+
+@route("POST", "/v1/disputes/{dispute_id}/close")
+def close(ctx: Ctx, raw, dispute_id):
+    params = Params(raw)
+    dispute = _dispute(ctx, dispute_id)
+    if dispute["status"] not in OPEN:
+        raise errors.StripeError(
+            400,
+            f"This dispute is in status {dispute['status']} and can no longer be closed.",
+            code="dispute_not_closable",
+        )
+    _close(ctx, dispute_id, "lost")
+    return ctx.respond(dispute, params)
+
+
+@route("GET", "/v1/disputes")
+def list_disputes(ctx: Ctx, raw):
+    params = Params(raw, allowed=(*LIST_PARAMS, "charge", "payment_intent"))
+    items = ctx.store.all("disputes")
+    for name in ("charge", "payment_intent"):
+        if params.str(name):
+            items = [d for d in items if d[name] == params.str(name)]
+    return list_response(ctx, params, items, "/v1/disputes")

@@ -254,8 +254,8 @@ class WebhookEvent(models.Model):
         ordering = ["-received_at"]
         indexes = [
             models.Index(
-                fields=["next_attempt_at"],
-                condition=Q(status="failed"),
+                fields=["next_attempt_at", "received_at"],
+                condition=Q(status__in=["failed", "pending"]),
                 name="webhook_event_retry_due",
             ),
         ]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -31,6 +32,8 @@ MAX_PAYLOAD_BYTES = 512 * 1024
 RETRY_BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
                  timedelta(hours=2), timedelta(hours=6), timedelta(hours=24)]
 
+STALE_PENDING = timedelta(minutes=5)
+
 BAD_SIGNATURE = "invalid signature"
 BAD_PAYLOAD = "payload is not a Stripe event"
 TOO_LARGE = "payload too large"
@@ -44,8 +47,6 @@ def _reject(reason: str, status: int = 400) -> JsonResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """POST /webhooks/stripe/: verify, store once, enqueue on commit, 200."""
-    from payments.tasks import webhook_event_process
-
     payload = request.body
     if len(payload) > MAX_PAYLOAD_BYTES:
         return _reject(TOO_LARGE, status=413)
@@ -60,15 +61,27 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     ):
         return _reject(BAD_PAYLOAD)
 
+    # One INSERT in autocommit mode (no BEGIN/COMMIT round trips): committed when it returns,
+    # so on_commit enqueues at once. Under ATOMIC_REQUESTS it would wait for the commit.
     try:
-        with transaction.atomic():
-            stored = WebhookEvent.objects.create(
-                stripe_id=event["id"], type=event["type"], payload=event
-            )
-            transaction.on_commit(lambda: webhook_event_process.delay(stored.pk))
+        stored = WebhookEvent.objects.create(
+            stripe_id=event["id"], type=event["type"], payload=event
+        )
     except IntegrityError:
         return JsonResponse({"received": True, "duplicate": True})
+    transaction.on_commit(lambda: _enqueue(stored.pk))
     return JsonResponse({"received": True})
+
+
+def _enqueue(event_pk: int) -> None:
+    """Hands the event to a worker. The event is already stored: if the broker is down, the
+    sweeper (webhook_events_retry_due) enqueues it later, so Stripe still gets its 200."""
+    from payments.tasks import webhook_event_process
+
+    try:
+        webhook_event_process.delay(event_pk)
+    except Exception:
+        logger.exception("could not enqueue webhook event %s; the sweeper will", event_pk)
 
 
 # --- Processing -------------------------------------------------------------------------------
@@ -181,21 +194,32 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
 
 
 def webhook_events_retry_due(*, limit: int = 100) -> int:
-    """Re-enqueues failed events whose backoff has passed; claims them with skip_locked so any
-    number of beat runs or workers never take the same one twice. Returns how many."""
+    """Enqueues failed events whose backoff has passed, and pending events nobody processed
+    within STALE_PENDING (a lost enqueue: broker down, worker killed). Claims them with
+    skip_locked so concurrent sweeps never take the same one twice. Returns how many."""
     from payments.tasks import webhook_event_process as process_task
 
+    now = timezone.now()
+    due = (
+        Q(status=WebhookEvent.Status.FAILED, next_attempt_at__lte=now)
+        | Q(status=WebhookEvent.Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=WebhookEvent.Status.PENDING, next_attempt_at__isnull=True,
+            received_at__lte=now - STALE_PENDING)
+    )
     with transaction.atomic():
-        due = list(
+        claimed = list(
             WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=WebhookEvent.Status.FAILED, next_attempt_at__lte=timezone.now())
-            .order_by("next_attempt_at")
+            .filter(due)
+            .order_by("received_at")
             .values_list("pk", flat=True)[:limit]
         )
-        WebhookEvent.objects.filter(pk__in=due).update(status=WebhookEvent.Status.PENDING)
-        for pk in due:
+        # Pending again, and swept again only if still pending after another STALE_PENDING.
+        WebhookEvent.objects.filter(pk__in=claimed).update(
+            status=WebhookEvent.Status.PENDING, next_attempt_at=now + STALE_PENDING
+        )
+        for pk in claimed:
             transaction.on_commit(lambda pk=pk: process_task.delay(pk))
-    return len(due)
+    return len(claimed)
 
 
 def webhook_event_reprocess(*, event: WebhookEvent) -> None:

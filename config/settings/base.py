@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "config.apps.PaydeskConfig",
     "orders",
     "payments",
     "recovery",
@@ -176,6 +177,8 @@ PAYDESK_CHECKOUT_MODE = env.str(
 )
 if PAYDESK_CHECKOUT_MODE not in ("test_cards", "payment_element"):
     raise ImproperlyConfigured("PAYDESK_CHECKOUT_MODE must be test_cards or payment_element.")
+# Benchmark-only views (bench/webhook_ingest); `check --deploy` warns when this is on.
+PAYDESK_BENCH_VIEWS = env.bool("PAYDESK_BENCH_VIEWS", default=False)
 PAYDESK_ABANDONED_PAYMENT_HOURS = env.int("PAYDESK_ABANDONED_PAYMENT_HOURS", default=24)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"

@@ -21,6 +21,7 @@ from payments.services import payment_start
 from payments.webhooks import (
     BAD_PAYLOAD,
     BAD_SIGNATURE,
+    STALE_PENDING,
     webhook_event_process,
     webhook_events_retry_due,
 )
@@ -276,3 +277,35 @@ def test_unhandled_event_type_is_ignored(sandbox):
     )
 
     assert webhook_event_process(event_id=event.pk).status == WebhookEvent.Status.IGNORED
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_sweeper_enqueues_a_pending_event_whose_enqueue_was_lost(sandbox, celery_worker):
+    payment = payment_start(order=make_order())
+    gateway.payment_intent_confirm(
+        payment.stripe_id, payment_method="pm_card_visa", return_url=RETURN_URL,
+        idempotency_key="test-confirm",
+    )
+    # Stored by the view, but the broker never got the task (it was down, or a worker died).
+    lost = WebhookEvent.objects.create(
+        stripe_id="evt_lost", type="payment_intent.succeeded",
+        payload=json.loads(event_body("evt_lost", obj={"id": payment.stripe_id})),
+    )
+    fresh = WebhookEvent.objects.create(
+        stripe_id="evt_fresh", type="payment_intent.succeeded",
+        payload=json.loads(event_body("evt_fresh", obj={"id": payment.stripe_id})),
+    )
+    WebhookEvent.objects.filter(pk=lost.pk).update(
+        received_at=timezone.now() - STALE_PENDING - timedelta(seconds=1)
+    )
+
+    assert webhook_events_retry_due() == 1  # the fresh one may still be on its way
+    assert webhook_events_retry_due() == 0  # claimed events are not swept twice
+
+    wait_for(
+        lambda: WebhookEvent.objects.get(pk=lost.pk).status == WebhookEvent.Status.PROCESSED,
+        what="the worker to process the swept event",
+    )
+    assert WebhookEvent.objects.get(pk=fresh.pk).status == WebhookEvent.Status.PENDING
+    assert Payment.objects.get(pk=payment.pk).status == "succeeded"

@@ -238,8 +238,16 @@ class SandboxApp:
                     return candidate, found.groupdict()
         raise errors.unrecognized_url(method, path)
 
-    def execute(self, route: Route, groups: dict[str, str], ctx: Ctx, params: dict[str, Any]):
-        """Run an endpoint; ``(status, body, saved)`` with ``body`` a dict or bytes."""
+    def execute(
+        self, route: Route, groups: dict[str, str], ctx: Ctx, params: dict[str, Any],
+        delay: float = 0.0,
+    ):
+        """Run an endpoint; ``(status, body, saved)`` with ``body`` a dict or bytes.
+
+        ``delay`` (a ``slow`` fault) makes the endpoint take that long, key already taken.
+        """
+        if delay:
+            time.sleep(delay)
         try:
             with self.store.lock:
                 status, body = route.handler(ctx, params, **groups)
@@ -251,7 +259,9 @@ class SandboxApp:
             exc = errors.api_error()
             return exc.status, exc.body(ctx.request_id or ""), False
 
-    def execute_idempotent(self, key: str, route, groups, ctx: Ctx, params, method, path):
+    def execute_idempotent(
+        self, key: str, route, groups, ctx: Ctx, params, method, path, delay: float = 0.0
+    ):
         """Stripe's idempotency: replay, mismatch (400) or in flight (409)."""
         fingerprint = json.dumps([method, path, params], sort_keys=True, default=repr)
         scope = (ctx.api_key or "", key)
@@ -270,7 +280,7 @@ class SandboxApp:
                     return exc.status, exc.body(ctx.request_id or ""), False
                 return entry.status, entry.body, True
             self.idempotency[scope] = _Idempotent(fingerprint, clock)
-        status, body, saved = self.execute(route, groups, ctx, params)
+        status, body, saved = self.execute(route, groups, ctx, params, delay)
         with self._control_lock:
             if saved:
                 self.idempotency[scope].status = status
@@ -324,6 +334,7 @@ class Handler(BaseHTTPRequestHandler):
         fault = app.take_fault(path)
         if fault and self._fault(fault, request_id, headers):
             return
+        delay = fault.delay if fault else 0.0
         try:
             api_key, publishable = app.authenticate(self.headers.get("Authorization"))
             route, groups = app.match(method, path)
@@ -347,12 +358,12 @@ class Handler(BaseHTTPRequestHandler):
         )
         if method == "POST" and key_header:
             status, payload, replayed = app.execute_idempotent(
-                key_header, route, groups, ctx, params, method, path
+                key_header, route, groups, ctx, params, method, path, delay
             )
             if replayed:
                 headers["Idempotent-Replayed"] = "true"
         else:
-            status, payload, _ = app.execute(route, groups, ctx, params)
+            status, payload, _ = app.execute(route, groups, ctx, params, delay)
         if method == "POST":
             app.store.save()
         if isinstance(payload, bytes):
@@ -372,9 +383,8 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.StripeError(400, "Invalid request body encoding.", saved=False) from None
 
     def _fault(self, fault: Fault, request_id: str, headers: dict[str, str]) -> bool:
-        """Apply an injected fault; False when the request should then run normally."""
+        """Apply an injected fault; False when the request should then run (``slow``)."""
         if fault.mode == "slow":
-            time.sleep(fault.delay)
             return False
         if fault.mode == "timeout":
             time.sleep(fault.delay)

@@ -155,3 +155,25 @@ def test_setup_then_off_session_payment_with_saved_card(stripe_env):
     assert intent.status == "succeeded"
     detached = client.v1.payment_methods.detach(setup.payment_method)
     assert detached.customer is None
+
+
+def test_ephemeral_key_for_the_mobile_payment_sheet(stripe_env):
+    client = stripe_env.client
+    customer = client.v1.customers.create()
+    key = client.v1.ephemeral_keys.create(
+        params={"customer": customer.id}, options={"stripe_version": "2024-06-20"})
+    assert key.secret.startswith("ek_test_")
+    assert key.associated_objects[0].id == customer.id
+    assert key.expires > key.created
+
+
+def test_products_and_prices(stripe_env):
+    client = stripe_env.client
+    product = client.v1.products.create(params={"name": "Gift card"})
+    price = client.v1.prices.create(params={"product": product.id, "currency": "usd",
+                                            "unit_amount": 2000,
+                                            "recurring": {"interval": "month"}})
+    assert (price.type, price.recurring.interval, price.unit_amount) == ("recurring", "month",
+                                                                         2000)
+    listed = client.v1.prices.list(params={"product": product.id})
+    assert [p.id for p in listed.data] == [price.id]

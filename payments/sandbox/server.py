@@ -318,6 +318,8 @@ class Handler(BaseHTTPRequestHandler):
             self._control(app, method, url.path, url.query, body)
         elif url.path.startswith("/v1/"):
             self._api(app, method, url.path, url.query, body)
+        elif url.path == "/" and method == "GET":
+            self._send(200, _INDEX.encode(), "text/html", {})
         else:
             exc = errors.unrecognized_url(method, url.path)
             self._send_json(exc.status, exc.body(""), {})
@@ -546,6 +548,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+_INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Stripe sandbox</title></head><body><h1>Stripe sandbox</h1>
+<p>An offline subset of the Stripe API under <code>/v1/</code> for development and tests.
+Controls are under <code>/_sandbox/</code>; see docs/sandbox.md.</p>
+<ul><li><a href="/_sandbox/deliveries">webhook delivery log</a></li>
+<li><a href="/_sandbox/webhooks">webhook configuration</a></li>
+<li><a href="/_sandbox/faults">injected faults</a></li></ul></body></html>
+"""
 
 
 def _three_d_secure_page(intent: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from orders.services import order_refresh_status
 from payments import gateway
 from payments.gateway import PaymentIntentData
 from payments.models import Customer, Dispute, Payment, PaymentEvent, PaymentMethod, Refund
+from payments.selectors import payment_live_for
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Paymen
         order = Order.objects.select_for_update().get(pk=order.pk)
         if not order.is_payable():
             raise PaymentError(ORDER_NOT_PAYABLE)
-        payment = order.payments.exclude(status=Payment.Status.CANCELED).first()
+        payment = payment_live_for(order=order)
         if payment is None:
             attempt = order.payments.count() + 1
             payment = Payment.objects.create(

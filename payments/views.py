@@ -38,6 +38,7 @@ from payments.checkout import (
 )
 from payments.forms import TestCardForm
 from payments.models import Payment
+from payments.selectors import payment_live_for
 from payments.services import PaymentError, payment_confirm, payment_refresh, payment_start
 
 # Stripe's published directives for Stripe.js and the Payment Element
@@ -177,7 +178,7 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
         return _render_checkout(
             request, order, payment=payment, form=form, error=NEEDS_AUTHENTICATION_PAGE,
             status=402,
-        )  # fmt: skip
+        )
     return _see_other(_return_url(request, order))
 
 
@@ -191,7 +192,7 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
     success, a failure with a way back to the checkout, or a page that refreshes itself until
     Stripe settles the payment."""
     order = get_object_or_404(order_for_checkout(user=request.user), checkout_token=token)
-    payment = order.payments.exclude(status=Payment.Status.CANCELED).first()
+    payment = payment_live_for(order=order)
     intent_id = request.GET.get("payment_intent")
     if intent_id is not None and (payment is None or payment.stripe_id != intent_id):
         raise Http404("No such payment for this order.")

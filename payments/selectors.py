@@ -1,0 +1,9 @@
+"""Reads of payments: QuerySets and single rows, with their joins, for views and services."""
+
+from orders.models import Order
+from payments.models import Payment
+
+
+def payment_live_for(*, order: Order) -> Payment | None:
+    """The order's one PaymentIntent that is not canceled (a database constraint keeps it one)."""
+    return order.payments.exclude(status=Payment.Status.CANCELED).first()

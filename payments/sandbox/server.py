@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from payments.sandbox import errors
+from payments.sandbox.currencies import format_amount
 from payments.sandbox.encoding import decode_form, decode_multipart
 from payments.sandbox.resources import payment_intents, setup_intents
 from payments.sandbox.resources.charges import render_refunds
@@ -531,7 +532,7 @@ class Handler(BaseHTTPRequestHandler):
         page = (
             "<!doctype html><title>Receipt</title>"
             f"<h1>Receipt for {html.escape(charge_id)}</h1>"
-            f"<p>{charge['amount'] / 100:.2f} {html.escape(charge['currency'].upper())}</p>"
+            f"<p>{html.escape(format_amount(charge['amount'], charge['currency']))}</p>"
         )
         self._send(200, page.encode(), "text/html", {})
 
@@ -564,8 +565,8 @@ def _three_d_secure_page(intent: dict[str, Any]) -> str:
     object_id = html.escape(intent["id"])
     amount = ""
     if "amount" in intent:
-        currency = html.escape(intent["currency"].upper())
-        amount = f"<p>Amount: {intent['amount'] / 100:.2f} {currency}</p>"
+        shown = format_amount(intent["amount"], intent["currency"])
+        amount = f"<p>Amount: {html.escape(shown)}</p>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>3D Secure 2 Test Page</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>

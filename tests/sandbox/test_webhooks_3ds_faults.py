@@ -246,3 +246,15 @@ def test_cli_serves_and_keeps_state_in_a_file(tmp_path):
     finally:
         process.terminate()
         process.wait(5)
+
+
+@pytest.mark.parametrize(("amount", "currency", "shown"), [
+    (1800, "jpy", "Amount: 1800 JPY"), (1999, "usd", "Amount: 19.99 USD"),
+    (1230, "kwd", "Amount: 1.230 KWD")])
+def test_3ds_page_shows_the_amount_in_the_currencys_own_decimals(
+        sandbox, stripe_client, amount, currency, shown):
+    intent = stripe_client.v1.payment_intents.create(params={
+        "amount": amount, "currency": currency, "payment_method": "pm_card_authenticationRequired",
+        "confirm": True, "return_url": "https://shop.example/return"})
+    page = urllib.request.urlopen(intent.next_action.redirect_to_url.url, timeout=5).read()
+    assert shown in page.decode()

@@ -15,6 +15,11 @@ def webhook_event_process(event_id: int) -> str:
 
 
 @shared_task(**IDEMPOTENT_TASK)
+def webhook_events_dispatch() -> int:
+    return webhooks.webhook_events_dispatch()
+
+
+@shared_task(**IDEMPOTENT_TASK)
 def webhook_events_retry_due() -> int:
     return webhooks.webhook_events_retry_due()
 

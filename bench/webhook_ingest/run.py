@@ -7,7 +7,7 @@ Runs gunicorn (2 sync workers) on PostgreSQL and Redis, as production does, and 
    request's scheduled time, so a stall is not hidden).
 
 Every event is distinct and signed like Stripe (the real endpoint verifies each). Nothing is
-mocked; no worker runs, so the queue fills and is purged at the end.
+mocked; no worker runs, so the dispatch tasks wait in the queue, which is purged at the end.
 
 Usage: .venv/bin/python bench/webhook_ingest/run.py [--seconds 10] [--connections 16]
 Needs: wrk (apt-get install wrk), PostgreSQL and Redis on 127.0.0.1 (or DATABASE_URL /

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from orders.models import Order
-from payments import gateway
+from payments import gateway, webhooks
 from payments.models import Payment, PaymentEvent, WebhookEvent
 from payments.services import payment_start
 from payments.webhooks import (
@@ -23,6 +23,7 @@ from payments.webhooks import (
     BAD_SIGNATURE,
     STALE_PENDING,
     webhook_event_process,
+    webhook_events_dispatch,
     webhook_events_retry_due,
 )
 from tests.conftest import wait_for
@@ -309,3 +310,63 @@ def test_sweeper_enqueues_a_pending_event_whose_enqueue_was_lost(sandbox, celery
     )
     assert WebhookEvent.objects.get(pk=fresh.pk).status == WebhookEvent.Status.PENDING
     assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+
+
+# --- Dispatch: web processes coalesce their enqueues; dispatch hands each event over once -----
+
+
+@pytest.mark.django_db
+def test_dispatch_hands_each_stored_event_to_one_processing_task(
+    client, settings, django_capture_on_commit_callbacks
+):
+    for n in range(3):
+        body = event_body(f"evt_batch_{n}")
+        post(client, body, signed(body, settings.STRIPE_WEBHOOK_SECRET))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert webhook_events_dispatch() == 3
+    with django_capture_on_commit_callbacks() as again:
+        assert webhook_events_dispatch() == 0
+
+    assert len(callbacks) == 3 and again == []
+    assert not WebhookEvent.objects.filter(next_attempt_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_enqueues_from_one_process_are_coalesced_within_the_window(
+    client, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from payments import tasks
+
+    asked = []
+    monkeypatch.setattr(tasks.webhook_events_dispatch, "delay", lambda: asked.append(1))
+    monkeypatch.setattr(webhooks, "_last_dispatch", time.monotonic() - webhooks.DISPATCH_WINDOW)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(10):
+            body = event_body(f"evt_burst_{n}")
+            response = post(client, body, signed(body, settings.STRIPE_WEBHOOK_SECRET))
+            assert response.status_code == 200
+    time.sleep(webhooks.DISPATCH_WINDOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = event_body("evt_after_window")
+        post(client, body, signed(body, settings.STRIPE_WEBHOOK_SECRET))
+
+    assert len(asked) == 2
+    assert WebhookEvent.objects.count() == 11
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_dispatch_claims_events_stored_during_its_grace(settings):
+    results = []
+    worker = threading.Thread(
+        target=lambda: (results.append(webhook_events_dispatch()), connection.close())
+    )
+    worker.start()
+    time.sleep(webhooks.DISPATCH_GRACE / 3)
+    body = event_body("evt_late")
+    webhooks.webhook_event_store(event_id="evt_late", event_type="charge.succeeded", body=body)
+    worker.join(timeout=10)
+
+    assert results == [1]
+    assert WebhookEvent.objects.get(stripe_id="evt_late").next_attempt_at is not None

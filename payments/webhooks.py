@@ -94,7 +94,9 @@ def webhook_event_store(*, event_id: str, event_type: str, body: bytes) -> int |
     the hot path of ingestion (bench/webhook_ingest)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT[connection.vendor], [event_id, event_type, body.decode(), timezone.now()]
+            _INSERT[connection.vendor],
+            [event_id, event_type, body.decode(),
+             connection.ops.adapt_datetimefield_value(timezone.now())],
         )
         row = cursor.fetchone()
     return row[0] if row else None

@@ -4,6 +4,9 @@ PostgreSQL and (for delivery-order tests) a real Celery worker."""
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +29,7 @@ from payments.webhooks import (
     webhook_events_dispatch,
     webhook_events_retry_due,
 )
-from tests.conftest import wait_for
+from tests.conftest import REPO_ROOT, wait_for
 from tests.factories import make_order
 
 WEBHOOK_PATH = "/webhooks/stripe/"
@@ -370,3 +373,27 @@ def test_a_running_dispatch_claims_events_stored_during_its_grace(settings):
 
     assert results == [1]
     assert WebhookEvent.objects.get(stripe_id="evt_late").next_attempt_at is not None
+
+
+def test_ingest_statement_also_works_on_sqlite_the_make_run_default(tmp_path):
+    """`make run` stores webhooks in SQLite; the raw upsert has a statement for it too."""
+    script = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "from payments.webhooks import webhook_event_store as store\n"
+        "from payments.models import WebhookEvent\n"
+        "body = b'{\"id\": \"evt_1\", \"type\": \"charge.succeeded\", \"data\": {}}'\n"
+        "print(store(event_id='evt_1', event_type='charge.succeeded', body=body))\n"
+        "print(store(event_id='evt_1', event_type='charge.succeeded', body=body))\n"
+        "print(WebhookEvent.objects.get().payload['type'])\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'paydesk.sqlite3'}",
+    }
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=True)
+
+    assert result.stdout.split() == ["1", "None", "charge.succeeded"]

@@ -46,6 +46,12 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class AmountDisplayMixin:
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.currency)
+
+
 class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
     verbose_name_plural = "Timeline (ledger)"
@@ -72,7 +78,7 @@ class DisputeInline(ReadOnlyInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(AmountDisplayMixin, ReadOnlyAdmin):
     list_display = ("__str__", "order", "amount_display", "status", "card", "refunded_display",
                     "created_at")
     list_filter = ("status", "currency", "created_at")
@@ -91,10 +97,6 @@ class PaymentAdmin(ReadOnlyAdmin):
                                "stripe_object", "created_at", "updated_at",
                                "succeeded_at")}),
     ]
-
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj):
-        return money(obj.amount, obj.currency)
 
     @admin.display(description="Received")
     def received_display(self, obj):
@@ -118,28 +120,20 @@ class PaymentEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(AmountDisplayMixin, ReadOnlyAdmin):
     list_display = ("__str__", "payment", "amount_display", "status", "reason", "created_at")
     list_filter = ("status", "reason")
     search_fields = ("stripe_id", "payment__stripe_id", "payment__order__number")
     list_select_related = ("payment",)
 
-    @admin.display(description="Amount")
-    def amount_display(self, obj):
-        return money(obj.amount, obj.currency)
-
 
 @admin.register(Dispute)
-class DisputeAdmin(ReadOnlyAdmin):
+class DisputeAdmin(AmountDisplayMixin, ReadOnlyAdmin):
     list_display = ("stripe_id", "payment", "amount_display", "status", "reason",
                     "evidence_due_by")
     list_filter = ("status", "reason")
     search_fields = ("stripe_id", "payment__stripe_id", "payment__order__number")
     list_select_related = ("payment",)
-
-    @admin.display(description="Amount")
-    def amount_display(self, obj):
-        return money(obj.amount, obj.currency)
 
 
 @admin.register(Customer)

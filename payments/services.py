@@ -322,6 +322,10 @@ def payments_cancel_abandoned(*, older_than: timedelta) -> int:
 
 # --- Refunds and disputes, as Stripe reports them -----------------------------------------------
 
+
+def _payment_id_for_intent(intent_id: str) -> int | None:
+    return Payment.objects.filter(stripe_id=intent_id).values_list("pk", flat=True).first()
+
 _REFUND_FINAL = {Refund.Status.FAILED, Refund.Status.CANCELED}
 
 
@@ -330,9 +334,7 @@ def refund_sync(
 ) -> Refund | None:
     """Mirrors a Stripe Refund (ours or made elsewhere, e.g. the Stripe dashboard) and updates
     the payment's refunded total from its succeeded refunds. None if the payment is not ours."""
-    payment_id = Payment.objects.filter(stripe_id=refund.payment_intent).values_list(
-        "pk", flat=True
-    ).first()
+    payment_id = _payment_id_for_intent(refund.payment_intent)
     if payment_id is None:
         return None
     with transaction.atomic():
@@ -374,9 +376,7 @@ def dispute_sync(
     *, dispute: gateway.DisputeData, source: str, stripe_event_id: str = ""
 ) -> Dispute | None:
     """Mirrors a Stripe Dispute; the ledger gets opened, then won or lost. None if not ours."""
-    payment_id = Payment.objects.filter(stripe_id=dispute.payment_intent).values_list(
-        "pk", flat=True
-    ).first()
+    payment_id = _payment_id_for_intent(dispute.payment_intent)
     if payment_id is None:
         return None
     with transaction.atomic():
@@ -390,9 +390,7 @@ def dispute_sync(
                 "currency": dispute.currency,
                 "status": dispute.status,
                 "reason": dispute.reason,
-                "evidence_due_by": datetime.fromtimestamp(due, tz=UTC)
-                if due
-                else None,
+                "evidence_due_by": datetime.fromtimestamp(due, tz=UTC) if due else None,
                 "stripe_object": dispute.raw,
             },
         )

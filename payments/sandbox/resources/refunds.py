@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.sandbox import errors
+from payments.sandbox.currencies import format_amount
 from payments.sandbox.resources.common import (
     LIST_PARAMS,
     Ctx,
@@ -29,7 +30,9 @@ OPEN_DISPUTE = ("warning_needs_response", "needs_response", "under_review",
 
 
 def _money(amount: int, currency: str) -> str:
-    return f"${amount / 100:.2f}" if currency == "usd" else f"{amount / 100:.2f} {currency}"
+    """As Stripe writes amounts in its error messages: "$12.34", else "1500 JPY"."""
+    text = format_amount(amount, currency)
+    return "$" + text.split()[0] if currency == "usd" else text
 
 
 @route("POST", "/v1/refunds")

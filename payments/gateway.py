@@ -64,6 +64,11 @@ class IdempotencyConflict(GatewayError):
     """The key was used with other parameters, or a request with it is still in flight."""
 
 
+# Stripe's code for "not in a state that allows this" (e.g. confirming an intent that is already
+# processing or succeeded).
+INTENT_UNEXPECTED_STATE = "payment_intent_unexpected_state"
+
+
 class InvalidRequest(GatewayError):
     """Stripe rejected the request (unknown object, bad parameter, refund over the limit...)."""
 

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 ORDER_NOT_PAYABLE = "This order cannot be paid: it is already paid, refunded or canceled."
 PAYMENT_FINISHED = "This payment is already finished."
+PAYMENT_NOT_STARTED = "This payment has not been started yet. Please open the checkout again."
 ABANDONED_REASON = "abandoned"
 
 
@@ -161,6 +162,8 @@ def payment_confirm(
         order, payment = _lock(payment.pk)
         if payment.is_terminal() or not order.is_payable():
             raise PaymentError(PAYMENT_FINISHED)
+        if not payment.stripe_id:
+            raise PaymentError(PAYMENT_NOT_STARTED)
         payment.confirm_attempts += 1
         payment.save(update_fields=["confirm_attempts", "updated_at"])
     key = f"confirm:{payment.pk}:{payment.confirm_attempts}"

@@ -166,6 +166,12 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
         return _render_checkout(
             request, order, payment=payment, form=form, error=exc.message, status=402
         )
+    except gateway.InvalidRequest as exc:
+        if exc.code != gateway.INTENT_UNEXPECTED_STATE:
+            raise
+        # A second submit while the first is still confirming (a double click): the return
+        # page shows whatever the first one achieved.
+        return _see_other(_return_url(request, order))
     except gateway.GatewayError as exc:
         return _render_checkout(
             request, order, payment=payment, form=form, error=exc.message, status=503

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from orders.models import Order
+from payments import gateway
 from payments.checkout import AUTHENTICATION_FAILED, UNKNOWN_TEST_CARD
 from payments.models import Payment
 from payments.services import ORDER_NOT_PAYABLE
@@ -240,3 +241,23 @@ def test_payment_element_mode_renders_stripe_js_with_the_client_secret(
     assert csp["connect-src"] == "'self' https://api.stripe.com"
     assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'"
     assert pay(customer_client, order, "pm_card_visa").status_code == 405
+
+
+def test_a_second_submit_after_stripe_already_confirmed_shows_the_outcome(
+    sandbox, customer_client, order
+):
+    """A double click: the first confirm went through at Stripe before the second arrived."""
+    customer_client.get(checkout_url(order))
+    payment = Payment.objects.get(order=order)
+    gateway.payment_intent_confirm(
+        payment.stripe_id, payment_method="pm_card_visa", return_url="http://testserver/r",
+        idempotency_key="first-click",
+    )
+
+    response = pay(customer_client, order, "pm_card_visa")
+
+    assert response.status_code == 303
+    assert response["Location"].endswith(return_url(order))
+    assert customer_client.get(return_url(order)).status_code == 200
+    assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID

@@ -13,6 +13,12 @@ HELP = {
         "sudo pg_ctlcluster $(ls /etc/postgresql) main start\n"
         "  (trust auth for user postgres on 127.0.0.1), or point DATABASE_URL at a server you have."
     ),
+    "rabbitmq": (
+        "RabbitMQ is not reachable at {where} (CELERY_BROKER_URL={url}).\n"
+        "  Install and start it:  sudo apt-get install -y rabbitmq-server && "
+        "sudo rabbitmq-server -detached\n"
+        "  or point CELERY_BROKER_URL at a broker you have."
+    ),
     "redis": (
         "Redis is not reachable at {where} (CELERY_BROKER_URL={url}).\n"
         "  Install and start it:  sudo apt-get install -y redis-server && "
@@ -35,6 +41,8 @@ def check(kind: str, url: str) -> str | None:
     parsed = urlparse(url)
     if parsed.scheme not in DEFAULT_PORTS:
         return None  # sqlite, filesystem://: nothing to reach
+    if parsed.scheme == "amqp":
+        kind = "rabbitmq"
     host = parsed.hostname or "127.0.0.1"
     port = parsed.port or DEFAULT_PORTS[parsed.scheme]
     if reachable(host, port):

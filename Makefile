@@ -52,7 +52,6 @@ run: demo
 	@echo "  Paydesk           http://127.0.0.1:$(PORT)/"
 	@echo "  Back office       http://127.0.0.1:$(PORT)/admin/   (staff: admin / paydesk-admin)"
 	@echo "  Customer login    http://127.0.0.1:$(PORT)/accounts/login/   (customer: demo / paydesk-demo)"
-	@echo "  API docs          http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Health            http://127.0.0.1:$(PORT)/healthz"
 	@echo "  Stripe sandbox    http://127.0.0.1:$(SANDBOX_PORT)/"
 	@echo

@@ -6,11 +6,10 @@ from typing import Any
 
 from payments.sandbox.cards import Decline
 from payments.sandbox.resources.common import (
-    LIST_PARAMS,
     Ctx,
     Params,
     base_object,
-    list_response,
+    filtered_list,
     new_id,
     route,
 )
@@ -164,9 +163,4 @@ def retrieve(ctx: Ctx, raw, charge_id):
 
 @route("GET", "/v1/charges")
 def list_charges(ctx: Ctx, raw):
-    params = Params(raw, allowed=(*LIST_PARAMS, "customer", "payment_intent"))
-    items = ctx.store.all("charges")
-    for name in ("customer", "payment_intent"):
-        if params.str(name):
-            items = [c for c in items if c[name] == params.str(name)]
-    return list_response(ctx, params, items, "/v1/charges")
+    return filtered_list(ctx, raw, "charges", ("customer", "payment_intent"))

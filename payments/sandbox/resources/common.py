@@ -237,6 +237,18 @@ class Params:
 LIST_PARAMS = ("limit", "starting_after", "ending_before", "created")
 
 
+def filtered_list(
+    ctx: Ctx, raw: dict[str, Any], collection: str, filters: tuple[str, ...]
+) -> tuple[int, dict[str, Any]]:
+    """``GET /v1/<collection>``: objects whose fields equal the given filter parameters."""
+    params = Params(raw, allowed=(*LIST_PARAMS, *filters))
+    items = ctx.store.all(collection)
+    for name in filters:
+        if params.str(name):
+            items = [o for o in items if o[name] == params.str(name)]
+    return list_response(ctx, params, items, f"/v1/{collection}")
+
+
 def list_response(
     ctx: Ctx, params: Params, items: list[dict[str, Any]], url: str
 ) -> tuple[int, dict[str, Any]]:

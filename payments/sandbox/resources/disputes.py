@@ -12,12 +12,11 @@ from typing import Any
 
 from payments.sandbox import errors
 from payments.sandbox.resources.common import (
-    LIST_PARAMS,
     Ctx,
     Params,
     base_object,
     changed,
-    list_response,
+    filtered_list,
     now,
     route,
 )
@@ -180,9 +179,4 @@ def close(ctx: Ctx, raw, dispute_id):
 
 @route("GET", "/v1/disputes")
 def list_disputes(ctx: Ctx, raw):
-    params = Params(raw, allowed=(*LIST_PARAMS, "charge", "payment_intent"))
-    items = ctx.store.all("disputes")
-    for name in ("charge", "payment_intent"):
-        if params.str(name):
-            items = [d for d in items if d[name] == params.str(name)]
-    return list_response(ctx, params, items, "/v1/disputes")
+    return filtered_list(ctx, raw, "disputes", ("charge", "payment_intent"))

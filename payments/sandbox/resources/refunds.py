@@ -14,12 +14,11 @@ from typing import Any
 from payments.sandbox import errors
 from payments.sandbox.currencies import format_amount
 from payments.sandbox.resources.common import (
-    LIST_PARAMS,
     Ctx,
     Params,
     base_object,
     changed,
-    list_response,
+    filtered_list,
     new_id,
     route,
 )
@@ -167,9 +166,4 @@ def update(ctx: Ctx, raw, refund_id):
 
 @route("GET", "/v1/refunds")
 def list_refunds(ctx: Ctx, raw):
-    params = Params(raw, allowed=(*LIST_PARAMS, "charge", "payment_intent"))
-    items = ctx.store.all("refunds")
-    for name in ("charge", "payment_intent"):
-        if params.str(name):
-            items = [r for r in items if r[name] == params.str(name)]
-    return list_response(ctx, params, items, "/v1/refunds")
+    return filtered_list(ctx, raw, "refunds", ("charge", "payment_intent"))

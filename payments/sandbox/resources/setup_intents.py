@@ -12,11 +12,10 @@ from typing import Any
 
 from payments.sandbox import errors
 from payments.sandbox.resources.common import (
-    LIST_PARAMS,
     Ctx,
     Params,
     base_object,
-    list_response,
+    filtered_list,
     route,
 )
 from payments.sandbox.resources.payment_intents import AUTHENTICATION_FAILED, next_action
@@ -118,12 +117,7 @@ def update(ctx: Ctx, raw, setup_id):
 
 @route("GET", "/v1/setup_intents")
 def list_setups(ctx: Ctx, raw):
-    params = Params(raw, allowed=(*LIST_PARAMS, "customer", "payment_method"))
-    items = ctx.store.all("setup_intents")
-    for name in ("customer", "payment_method"):
-        if params.str(name):
-            items = [s for s in items if s[name] == params.str(name)]
-    return list_response(ctx, params, items, "/v1/setup_intents")
+    return filtered_list(ctx, raw, "setup_intents", ("customer", "payment_method"))
 
 
 @route("POST", "/v1/setup_intents/{setup_id}/confirm", publishable=True)

@@ -122,12 +122,14 @@ def dispatch_soon() -> None:
     now = time.monotonic()
     if now - _last_dispatch < DISPATCH_WINDOW:
         return
-    _last_dispatch = now
     try:
         webhook_events_dispatch.delay()
     except Exception:
-        # The event is stored and Stripe gets its 200; the sweeper enqueues it later.
+        # The event is stored and Stripe gets its 200; the next request tries again, and the
+        # sweeper enqueues whatever is still undispatched.
         logger.exception("could not enqueue the webhook dispatch; the sweeper will")
+    else:
+        _last_dispatch = now
 
 
 def webhook_events_dispatch(*, batch: int = 100) -> int:

@@ -343,7 +343,6 @@ def test_enqueues_from_one_process_are_coalesced_within_the_window(
 
     asked = []
     monkeypatch.setattr(tasks.webhook_events_dispatch, "delay", lambda: asked.append(1))
-    monkeypatch.setattr(webhooks, "_last_dispatch", time.monotonic() - webhooks.DISPATCH_WINDOW)
 
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(10):
@@ -397,3 +396,26 @@ def test_ingest_statement_also_works_on_sqlite_the_make_run_default(tmp_path):
                             capture_output=True, text=True, timeout=120, check=True)
 
     assert result.stdout.split() == ["1", "None", "charge.succeeded"]
+
+
+@pytest.mark.django_db
+def test_a_failed_dispatch_enqueue_is_retried_by_the_next_request(
+    client, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from payments import tasks
+
+    attempts = []
+
+    def broker_down():
+        attempts.append(1)
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.webhook_events_dispatch, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(2):
+            body = event_body(f"evt_down_{n}")
+            response = post(client, body, signed(body, settings.STRIPE_WEBHOOK_SECRET))
+            assert response.status_code == 200  # stored: Stripe need not retry
+
+    assert len(attempts) == 2  # a failure does not open the coalescing window
+    assert WebhookEvent.objects.filter(next_attempt_at__isnull=True).count() == 2

@@ -426,17 +426,30 @@ def complete_authentication(ctx: Ctx, intent: dict[str, Any], succeeded: bool) -
         with contextlib.suppress(errors.StripeError):
             attempt_charge(ctx, intent, payment_method, authenticated=True)
         return
-    intent["status"] = "requires_payment_method"
-    intent["last_payment_error"] = {
-        "code": "payment_intent_authentication_failure",
-        "doc_url": f"{errors.DOCS}#payment-intent-authentication-failure",
-        "message": AUTHENTICATION_FAILED,
+    fail_authentication(ctx, intent, payment_method)
+
+
+def fail_authentication(ctx: Ctx, obj: dict[str, Any], payment_method: dict[str, Any]) -> None:
+    """The customer failed 3-D Secure: a PaymentIntent or SetupIntent goes back to
+    requires_payment_method with Stripe's authentication-failure error, and says so."""
+    kind = obj["object"]  # "payment_intent" or "setup_intent"
+    error_key, event, message = (
+        ("last_payment_error", "payment_intent.payment_failed", AUTHENTICATION_FAILED)
+        if kind == "payment_intent"
+        else ("last_setup_error", "setup_intent.setup_failed",
+              AUTHENTICATION_FAILED.replace("PaymentIntent", "SetupIntent"))
+    )
+    obj["status"] = "requires_payment_method"
+    obj[error_key] = {
+        "code": f"{kind}_authentication_failure",
+        "doc_url": f"{errors.DOCS}#{kind.replace('_', '-')}-authentication-failure",
+        "message": message,
         "payment_method": ctx.render(payment_method),
         "type": "invalid_request_error",
     }
-    intent["payment_method"] = None
-    intent["next_action"] = None
-    ctx.emit("payment_intent.payment_failed", intent)
+    obj["payment_method"] = None
+    obj["next_action"] = None
+    ctx.emit(event, obj)
 
 
 @route("POST", "/v1/payment_intents/{intent_id}/capture")

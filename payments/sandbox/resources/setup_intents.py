@@ -18,7 +18,7 @@ from payments.sandbox.resources.common import (
     filtered_list,
     route,
 )
-from payments.sandbox.resources.payment_intents import AUTHENTICATION_FAILED, next_action
+from payments.sandbox.resources.payment_intents import fail_authentication, next_action
 from payments.sandbox.resources.payment_methods import (
     attach_to,
     decline_error,
@@ -203,17 +203,7 @@ def complete_authentication(ctx: Ctx, setup: dict[str, Any], succeeded: bool) ->
     if succeeded:
         _succeed(ctx, setup, payment_method)
         return
-    setup["status"] = "requires_payment_method"
-    setup["last_setup_error"] = {
-        "code": "setup_intent_authentication_failure",
-        "doc_url": f"{errors.DOCS}#setup-intent-authentication-failure",
-        "message": AUTHENTICATION_FAILED.replace("PaymentIntent", "SetupIntent"),
-        "payment_method": ctx.render(payment_method),
-        "type": "invalid_request_error",
-    }
-    setup["payment_method"] = None
-    setup["next_action"] = None
-    ctx.emit("setup_intent.setup_failed", setup)
+    fail_authentication(ctx, setup, payment_method)
 
 
 @route("POST", "/v1/setup_intents/{setup_id}/cancel")

@@ -83,6 +83,9 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
+    stripe_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Paydesk last read this PaymentIntent from Stripe"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -144,6 +147,9 @@ class Refund(models.Model):
     stripe_object = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    stripe_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Paydesk last read this Refund from Stripe"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -168,6 +174,9 @@ class Dispute(models.Model):
     stripe_object = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    stripe_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Paydesk last read this Dispute from Stripe"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -232,16 +241,24 @@ class PaymentEvent(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """A Stripe event as received, stored once (unique Stripe id) and processed by a worker."""
+    """A Stripe event as received, stored once (unique Stripe id) and processed by a worker.
+
+    `subject` names the Stripe object the event is about, as processing re-reads it
+    ("payment_intent:pi_123", "refund:re_123", ...): events waiting for the same subject are
+    applied together, with one read from Stripe."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed (will retry)"
-        IGNORED = "ignored", "Ignored (type not handled)"
+        FAILED_PERMANENTLY = "failed_permanently", "Failed (not retried)"
+        IGNORED = "ignored", "Ignored (not Paydesk's)"
+
+    RETRYABLE = (Status.PENDING, Status.FAILED)
 
     stripe_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100, db_index=True)
+    subject = models.CharField(max_length=300, blank=True)
     payload = models.JSONField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -257,6 +274,11 @@ class WebhookEvent(models.Model):
                 fields=["next_attempt_at", "received_at"],
                 condition=Q(status__in=["failed", "pending"]),
                 name="webhook_event_retry_due",
+            ),
+            models.Index(
+                fields=["subject", "received_at"],
+                condition=Q(status__in=["failed", "pending"]),
+                name="webhook_event_open_subject",
             ),
         ]
 

@@ -276,6 +276,7 @@ def _apply_intent(
         payment.card_exp_month = intent.card.exp_month
         payment.card_exp_year = intent.card.exp_year
     payment.stripe_object = intent.raw
+    payment.stripe_checked_at = timezone.now()
     status_changed = payment.status != before[0]
 
     if intent.status == Payment.Status.SUCCEEDED:
@@ -297,8 +298,17 @@ def _apply_intent(
             + f": {intent.failure_message}",
             **log,
         )
-    payment.save()
+    payment.save(update_fields=_INTENT_FIELDS)
     order_refresh_status(order=order)
+
+
+# What applying a PaymentIntent may change: never the whole row, so a concurrent writer of another
+# field (a refund total, a confirm counter) is never overwritten with a stale value.
+_INTENT_FIELDS = [
+    "stripe_id", "status", "amount_received", "failure_code", "decline_code", "failure_message",
+    "stripe_charge_id", "card_brand", "card_last4", "card_exp_month", "card_exp_year",
+    "stripe_object", "stripe_checked_at", "succeeded_at", "updated_at",
+]
 
 
 def payments_cancel_abandoned(*, older_than: timedelta) -> int:

@@ -6,7 +6,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
-from payments.webhooks import stripe_webhook
+from payments.webhooks.views import stripe_webhook
 
 admin.site.site_header = "Paydesk"
 admin.site.site_title = "Paydesk back office"

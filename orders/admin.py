@@ -50,6 +50,11 @@ class OrderAdmin(admin.ModelAdmin):
         # Orders are created by customers through order_create (totals computed server-side).
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Every field is written by services (status follows the payments): a Save would write
+        # the row back as the form loaded it, over a payment that completed meanwhile.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -1,6 +1,8 @@
 """The back office's view of payments. Money state is read-only here: it changes only through
 services (refunds and disputes get their own confirmed actions)."""
 
+import json
+
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -14,7 +16,7 @@ from payments.models import (
     WebhookEvent,
 )
 from payments.money import Money
-from payments.webhooks import event_payload_text, webhook_event_reprocess
+from payments.webhooks.processing import webhook_event_reprocess
 
 
 def money(amount: int | None, currency: str) -> str:
@@ -158,17 +160,19 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ("stripe_id", "type")
     date_hierarchy = "received_at"
     actions = ["reprocess"]
-    fields = ("stripe_id", "type", "status", "attempts", "last_error", "received_at",
+    fields = ("stripe_id", "type", "subject", "status", "attempts", "last_error", "received_at",
               "processed_at", "next_attempt_at", "payload_pretty")
     readonly_fields = fields
 
     def has_change_permission(self, request, obj=None):
-        # Viewing the detail page needs "view"; the reprocess action needs "change".
-        return request.user.has_perm("payments.change_webhookevent")
+        # The reprocess action needs "change"; the detail page never has a Save button, which
+        # would write the whole row back over what a worker wrote meanwhile.
+        return obj is None and request.user.has_perm("payments.change_webhookevent")
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", event_payload_text(obj))
+        text = json.dumps(obj.payload, indent=2, sort_keys=True)
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
 
     @admin.action(description="Reprocess selected events", permissions=["change"])
     def reprocess(self, request, queryset):

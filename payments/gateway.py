@@ -11,6 +11,7 @@ Stripe. The API version is pinned: a Stripe account upgrade never changes what w
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -79,7 +80,12 @@ class InvalidRequest(GatewayError):
 
 
 class SignatureInvalid(GatewayError):
-    """A webhook's Stripe-Signature did not verify (wrong secret, stale timestamp, tampered)."""
+    """A webhook's Stripe-Signature did not verify (wrong secret, a timestamp outside the
+    tolerance either way, tampered)."""
+
+
+class PayloadTooDeep(ValueError):
+    """A signed webhook body nests too deeply to be parsed."""
 
 
 # --- Paydesk's view of Stripe objects -------------------------------------------------------
@@ -393,16 +399,30 @@ def setup_intent_retrieve(setup_intent_id: str) -> SetupIntentData:
     )
 
 
-def webhook_verify(payload: bytes, signature_header: str | None) -> dict[str, Any]:
-    """Verifies Stripe's signature (any of several `v1` values, within the tolerance) and
-    returns the event as JSON data. Raises SignatureInvalid or ValueError (not JSON)."""
+def webhook_verify(
+    payload: bytes, signature_header: str | None, *, now: float | None = None
+) -> dict[str, Any]:
+    """Verifies Stripe's signature (any of several `v1` values, a timestamp within the tolerance
+    in the past or the future) and returns the event as JSON data. Raises SignatureInvalid,
+    PayloadTooDeep, or ValueError (not JSON)."""
+    now = time.time() if now is None else now
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE
     try:
+        # The timestamp is checked below against `now`, in both directions: the SDK refuses
+        # only timestamps too far in the past, and a signature dated far in the future would
+        # stay replayable for as long.
         stripe.WebhookSignature.verify_header(
-            payload,
-            signature_header,
-            settings.STRIPE_WEBHOOK_SECRET,
-            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE,
+            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=None
         )
     except stripe.SignatureVerificationError as exc:
         raise SignatureInvalid(str(exc)) from exc
-    return json.loads(payload)
+    timestamps = [
+        part.strip()[2:] for part in (signature_header or "").split(",")
+        if part.strip().startswith("t=")
+    ]
+    if not timestamps or not timestamps[0].isdigit() or abs(int(timestamps[0]) - now) > tolerance:
+        raise SignatureInvalid("timestamp outside the tolerance zone")
+    try:
+        return json.loads(payload)
+    except RecursionError as exc:
+        raise PayloadTooDeep("payload nests too deeply to parse") from exc

@@ -220,6 +220,31 @@ def payment_refresh(*, payment: Payment, source: str, stripe_event_id: str = "")
     return payment
 
 
+def payment_refresh_by_intent(
+    *, payment_id: int, intent_id: str, source: str, stripe_event_id: str = ""
+) -> Payment | None:
+    """Re-reads `intent_id` under the payment's row lock and applies it; None if the intent is
+    not this payment's.
+
+    Taking the lock waits for a payment_start that is still creating the intent, so a webhook
+    that overtakes it is applied once that commits. If payment_start's transaction was lost
+    after Stripe created the intent, the intent is attached here: it names this payment in its
+    metadata and asks for its amount."""
+    with transaction.atomic():
+        order, payment = _lock(payment_id)
+        if payment.stripe_id and payment.stripe_id != intent_id:
+            return None
+        intent = gateway.payment_intent_retrieve(intent_id)
+        if not payment.stripe_id:
+            if (intent.metadata.get("paydesk_payment_id"), intent.amount, intent.currency) != (
+                str(payment.pk), payment.amount, payment.currency
+            ):
+                return None
+            payment.stripe_id = intent.id
+        _apply_intent(order, payment, intent, source=source, stripe_event_id=stripe_event_id)
+    return payment
+
+
 def payment_cancel(
     *, payment: Payment, reason: str = ABANDONED_REASON, by: AbstractBaseUser | None = None
 ) -> Payment:

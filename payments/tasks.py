@@ -1,4 +1,7 @@
-"""Celery tasks of payments: thin, take ids, safe to run twice, delegate to services."""
+"""Celery tasks of payments: thin, take ids, safe to run twice, delegate to services.
+
+Webhook processing is routed to its own queue (CELERY_WEBHOOKS_QUEUE), so a burst of events
+never delays other work, and other work never delays events."""
 
 from datetime import timedelta
 
@@ -6,22 +9,18 @@ from celery import shared_task
 from django.conf import settings
 
 from config.celery import IDEMPOTENT_TASK
-from payments import services, webhooks
+from payments import services
+from payments.webhooks import processing
 
 
 @shared_task(**IDEMPOTENT_TASK)
 def webhook_event_process(event_id: int) -> str:
-    return webhooks.webhook_event_process(event_id=event_id).status
-
-
-@shared_task(**IDEMPOTENT_TASK)
-def webhook_events_dispatch() -> int:
-    return webhooks.webhook_events_dispatch()
+    return processing.webhook_event_process(event_id=event_id).status
 
 
 @shared_task(**IDEMPOTENT_TASK)
 def webhook_events_retry_due() -> int:
-    return webhooks.webhook_events_retry_due()
+    return processing.webhook_events_retry_due()
 
 
 @shared_task(**IDEMPOTENT_TASK)

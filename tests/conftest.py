@@ -41,19 +41,28 @@ class CeleryWorker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, sandbox_server):
-    """Starts `celery -A config worker` (solo pool) against the test database, the broker in
-    CELERY_BROKER_URL (Redis under `make test`) and the session's Stripe sandbox; waits until it
-    is ready, stops it at the end. Tests that use it must commit their data: mark them
-    `django_db(transaction=True)`."""
+
+def start_celery_worker(
+    *, sandbox_server, log_path: Path, pool: str = "solo", concurrency: int = 1
+) -> CeleryWorker:
+    """Starts `celery -A config worker` against the test database, the broker in
+    CELERY_BROKER_URL and `sandbox_server`, in its own process group, and waits until it is
+    ready. The caller must have unblocked database access."""
     from django.conf import settings
     from django.db import connection
 
     from payments.gateway import SANDBOX_TEST_KEY
 
-    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_PDF_QUEUE]
+    queues = [settings.CELERY_WEBHOOKS_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE,
+              settings.CELERY_PDF_QUEUE]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -61,38 +70,48 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, sandbox_
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "CELERY_PDF_QUEUE": settings.CELERY_PDF_QUEUE,
+        "CELERY_WEBHOOKS_QUEUE": settings.CELERY_WEBHOOKS_QUEUE,
         "STRIPE_API_BASE": sandbox_server.url,
         "STRIPE_SECRET_KEY": SANDBOX_TEST_KEY,
         "STRIPE_WEBHOOK_SECRET": sandbox_server.webhook_secret,
         "PYTHONUNBUFFERED": "1",
     }
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker",
-                "--pool", "solo", "--queues", ",".join(queues),
+                "--pool", pool, "--concurrency", str(concurrency),
+                "--queues", ",".join(queues),
                 "--include", "tests.support.tasks",
-                "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-                "--hostname", f"test-{os.getpid()}@%h",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--loglevel", "INFO",
+                "--hostname", f"test-{os.getpid()}-{log_path.parent.name}@%h",
             ],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     worker = CeleryWorker(process, log_path, queues)
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while " ready." not in worker.log():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{worker.log()[-3000:]}")
+        time.sleep(0.1)
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, sandbox_server):
+    """A solo-pool worker for the session, on the test database, the broker in
+    CELERY_BROKER_URL (Redis under `make test`) and the session's Stripe sandbox. Tests that use
+    it must commit their data: mark them `django_db(transaction=True)`."""
     with django_db_blocker.unblock():
-        while " ready." not in worker.log():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the Celery worker did not start:\n{worker.log()[-3000:]}")
-            time.sleep(0.1)
+        worker = start_celery_worker(
+            sandbox_server=sandbox_server,
+            log_path=tmp_path_factory.mktemp("celery") / "worker.log",
+        )
     yield worker
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    worker.stop()
 
 
 def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):

@@ -145,8 +145,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# One queue per kind of work, so a burst of one never starves another: webhook processing,
+# PDF rendering and e-mail, and the default queue for everything else (beat's jobs).
+CELERY_WEBHOOKS_QUEUE = env.str("CELERY_WEBHOOKS_QUEUE", default="webhooks")
 CELERY_PDF_QUEUE = env.str("CELERY_PDF_QUEUE", default="pdf")
-CELERY_TASK_ROUTES = {"receipts.tasks.receipt_render_pdf": {"queue": CELERY_PDF_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "payments.tasks.webhook_event_process": {"queue": CELERY_WEBHOOKS_QUEUE},
+    "receipts.tasks.receipt_render_pdf": {"queue": CELERY_PDF_QUEUE},
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -155,7 +161,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "webhook-events-retry-due": {
         "task": "payments.tasks.webhook_events_retry_due",
-        "schedule": 60.0,
+        "schedule": 30.0,
     },
     "payments-cancel-abandoned": {
         "task": "payments.tasks.payments_cancel_abandoned",

@@ -14,6 +14,9 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # worker the suite starts inherits the name through the environment.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"paydesk-test-{uuid.uuid4().hex[:12]}")
 os.environ.setdefault("CELERY_PDF_QUEUE", os.environ["CELERY_TASK_DEFAULT_QUEUE"] + "-pdf")
+os.environ.setdefault(
+    "CELERY_WEBHOOKS_QUEUE", os.environ["CELERY_TASK_DEFAULT_QUEUE"] + "-webhooks"
+)
 
 from config.settings.base import *  # noqa: F403
 

@@ -3,6 +3,15 @@
 from django.db import migrations, models
 
 
+def sweep_pending_events_now(apps, schema_editor):
+    """Events stored before this migration waited for a dispatch task that no longer exists:
+    make them due for the sweeper, which hands each to a processing task."""
+    WebhookEvent = apps.get_model("payments", "WebhookEvent")
+    WebhookEvent.objects.filter(status="pending", next_attempt_at__isnull=True).update(
+        next_attempt_at=models.F("received_at")
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -39,4 +48,5 @@ class Migration(migrations.Migration):
             model_name='webhookevent',
             index=models.Index(condition=models.Q(('status__in', ['failed', 'pending'])), fields=['subject', 'received_at'], name='webhook_event_open_subject'),
         ),
+        migrations.RunPython(sweep_pending_events_now, migrations.RunPython.noop),
     ]

@@ -4,6 +4,7 @@ never lets anyone edit money state by hand."""
 import pytest
 from django.contrib.auth.models import Permission
 
+from orders.models import Order
 from payments.models import Payment, PaymentEvent, WebhookEvent
 from payments.services import payment_confirm, payment_start
 from tests.factories import UserFactory, make_order
@@ -105,3 +106,45 @@ def test_order_admin_shows_lines_and_payments(sandbox, staff_client):
     html = page.content.decode()
     assert "$29.97" in html and payment.stripe_id in html
     assert Payment.objects.count() == 1
+
+
+# --- Finding 4 of issue 7: a staff Save reverted a paid order ----------------------------------
+
+
+def test_order_page_has_no_save_and_a_stale_form_cannot_revert_a_paid_order(sandbox, staff_client):
+    payment = payment_start(order=make_order(unit_amount=1200))
+    url = f"/admin/orders/order/{payment.order_id}/change/"
+    page = staff_client.get(url)  # staff opens the order while the customer is paying
+    payment_confirm(payment=payment, payment_method="pm_card_visa", return_url=RETURN_URL)
+    assert Order.objects.get(pk=payment.order_id).status == Order.Status.PAID
+
+    # What the browser's Save would post back: the form as it was loaded.
+    saved = staff_client.post(url, {"_save": "Save", **_form_fields(page)})
+
+    assert 'name="_save"' not in page.content.decode()
+    assert saved.status_code == 403
+    order = Order.objects.get(pk=payment.order_id)
+    assert (order.status, order.paid_at is not None) == (Order.Status.PAID, True)
+
+
+def _form_fields(page) -> dict:
+    import re
+
+    html = page.content.decode()
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+
+
+def test_webhook_event_page_has_no_save_even_with_the_change_permission(staff_client):
+    event = WebhookEvent.objects.create(
+        stripe_id="evt_view", type="charge.succeeded", payload={"id": "evt_view"},
+        status=WebhookEvent.Status.PENDING,
+    )
+    url = f"/admin/payments/webhookevent/{event.pk}/change/"
+    page = staff_client.get(url)
+    WebhookEvent.objects.filter(pk=event.pk).update(status="processed")  # a worker meanwhile
+
+    saved = staff_client.post(url, {"_save": "Save"})
+
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert saved.status_code == 403
+    assert WebhookEvent.objects.get(pk=event.pk).status == "processed"

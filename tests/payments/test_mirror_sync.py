@@ -8,7 +8,7 @@ from orders.models import Order
 from payments import gateway
 from payments.models import Dispute, Payment, PaymentEvent, Refund, WebhookEvent
 from payments.services import payment_confirm, payment_start
-from payments.webhooks import webhook_event_process
+from payments.webhooks.processing import webhook_event_process
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db

@@ -133,6 +133,8 @@ class Refund(models.Model):
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
 
+    OPEN = (Status.PENDING, Status.REQUIRES_ACTION)
+
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -162,7 +164,11 @@ class Refund(models.Model):
 
 
 class Dispute(models.Model):
-    """One row per Stripe Dispute."""
+    """One row per Stripe Dispute (an inquiry, `warning_*`, or a chargeback), in Stripe's status."""
+
+    # Stripe's final statuses: an inquiry closed without a chargeback, a chargeback decided, or
+    # one prevented before it became a chargeback.
+    CLOSED = ("warning_closed", "won", "lost", "prevented")
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
     stripe_id = models.CharField(max_length=255, unique=True)

@@ -9,6 +9,7 @@ read from Stripe is applied only if it moves the local mirror forward.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -248,7 +249,9 @@ def payment_refresh_by_intent(
 def payment_cancel(
     *, payment: Payment, reason: str = ABANDONED_REASON, by: AbstractBaseUser | None = None
 ) -> Payment:
-    """Cancels an unfinished intent (an abandoned checkout), at Stripe first."""
+    """Cancels an unfinished intent (an abandoned checkout), at Stripe first. If Stripe says the
+    intent can no longer be canceled, it is re-read and its state applied: a charge that
+    succeeded is recorded as succeeded, never canceled."""
     with transaction.atomic():
         order, payment = _lock(payment.pk)
         if payment.is_terminal():
@@ -260,9 +263,16 @@ def payment_cancel(
                     reference=payment.idempotency_key)
             order_refresh_status(order=order)
             return payment
-        intent = gateway.payment_intent_cancel(
-            payment.stripe_id, reason=reason, idempotency_key=f"cancel:{payment.pk}"
-        )
+        try:
+            intent = gateway.payment_intent_cancel(
+                payment.stripe_id, reason=reason, idempotency_key=f"cancel:{payment.pk}"
+            )
+        except gateway.InvalidRequest as refused:
+            if refused.code != gateway.INTENT_UNEXPECTED_STATE:
+                raise
+            # Stripe moved on without telling us (a lost webhook: the customer authenticated,
+            # the charge succeeded): apply what Stripe says instead of failing.
+            intent = gateway.payment_intent_retrieve(payment.stripe_id)
         _apply_intent(order, payment, intent, source="system", actor=by)
     return payment
 
@@ -336,107 +346,241 @@ _INTENT_FIELDS = [
 ]
 
 
-def payments_cancel_abandoned(*, older_than: timedelta) -> int:
-    """Cancels intents nobody finished within `older_than`; returns how many."""
-    cutoff = timezone.now() - older_than
-    stale = Payment.objects.filter(
-        created_at__lt=cutoff,
-        status__in=[
-            Payment.Status.REQUIRES_PAYMENT_METHOD,
-            Payment.Status.REQUIRES_CONFIRMATION,
-            Payment.Status.REQUIRES_ACTION,
-        ],
-    ).values_list("pk", flat=True)
+_ABANDONABLE = (
+    Payment.Status.REQUIRES_PAYMENT_METHOD,
+    Payment.Status.REQUIRES_CONFIRMATION,
+    Payment.Status.REQUIRES_ACTION,
+)
+
+
+def payments_cancel_abandoned(*, older_than: timedelta, now: datetime | None = None) -> int:
+    """Cancels intents nobody finished within `older_than` of `now`; returns how many.
+
+    Each one is re-read from Stripe first: a payment whose webhooks were lost may have succeeded
+    (3-D Secure completed, the customer never came back), and is then applied, not canceled."""
+    cutoff = (now or timezone.now()) - older_than
+    stale = list(
+        Payment.objects.filter(created_at__lt=cutoff, status__in=_ABANDONABLE)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
     canceled = 0
     for payment_id in stale:
         try:
-            payment_cancel(payment=Payment(pk=payment_id))
+            payment = payment_refresh(payment=Payment(pk=payment_id), source="system")
+            if payment.status in _ABANDONABLE:
+                payment = payment_cancel(payment=payment)
         except gateway.GatewayError:
             logger.exception("could not cancel abandoned payment %s", payment_id)
-        else:
+            continue
+        if payment.status == Payment.Status.CANCELED:
             canceled += 1
     return canceled
 
 
 # --- Refunds and disputes, as Stripe reports them -----------------------------------------------
+#
+# Like payments, their mirrors only move forward: a read is applied when its status ranks above
+# the row's, or is the row's own status (which refreshes the details). A stale read is skipped:
+# it never moves a row back, never lowers a refunded total and writes no ledger row.
+
+# pending/requires_action -> succeeded -> failed (Stripe fails a refund after it succeeded, and
+# the money comes back); canceled ends a refund that never succeeded.
+_REFUND_RANK = {
+    Refund.Status.PENDING: 0, Refund.Status.REQUIRES_ACTION: 0, Refund.Status.SUCCEEDED: 1,
+    Refund.Status.FAILED: 2, Refund.Status.CANCELED: 2,
+}
+# An inquiry (warning_*) either closes (warning_closed) or escalates to a chargeback
+# (needs_response, or straight to under_review); a chargeback ends won or lost.
+_DISPUTE_RANK = {
+    "warning_needs_response": 0, "warning_under_review": 1, "needs_response": 2,
+    "under_review": 3, **dict.fromkeys(Dispute.CLOSED, 4),
+}
+
+
+def _moves_forward(ranks: dict[str, int], was: str, status: str) -> bool:
+    """Whether a read in `status` may replace a row in `was`. Statuses of the same rank replace
+    each other only while not final; an unknown status never replaces a known one."""
+    if status == was:
+        return True
+    final = max(ranks.values())
+    before, after = ranks.get(was, -1), ranks.get(status, -1)
+    return after > before or (after == before and before < final)
 
 
 def _payment_id_for_intent(intent_id: str) -> int | None:
+    if not intent_id:
+        return None
     return Payment.objects.filter(stripe_id=intent_id).values_list("pk", flat=True).first()
 
-_REFUND_FINAL = {Refund.Status.FAILED, Refund.Status.CANCELED}
+
+def _payment_id_to_lock(
+    model: type[Refund] | type[Dispute],
+    stripe_id: str,
+    payment_intent_id: str,
+    read: Callable[[str], gateway.RefundData | gateway.DisputeData],
+) -> int | None:
+    """The payment a refund or dispute belongs to: from its row, else from the intent the
+    caller knows, else (neither known) from one read of the object."""
+    known = model.objects.filter(stripe_id=stripe_id).values_list("payment_id", flat=True).first()
+    if known is not None:
+        return known
+    if payment_intent_id:
+        return _payment_id_for_intent(payment_intent_id)
+    return _payment_id_for_intent(read(stripe_id).payment_intent)
+
+
+def _check_belongs(payment: Payment, stripe_object: gateway.RefundData | gateway.DisputeData):
+    if stripe_object.payment_intent != payment.stripe_id:
+        raise PaymentError(f"{stripe_object.id} is not payment {payment.pk}'s")
+
+
+def refund_refresh(
+    *, stripe_id: str, payment_intent_id: str = "", source: str, stripe_event_id: str = ""
+) -> Refund | None:
+    """Re-reads a Stripe Refund while holding its payment's row lock, then applies it (forward
+    only). None if the payment is not Paydesk's.
+
+    The payment comes from the local row or `payment_intent_id` (a webhook's object carries it);
+    only when neither is known is the refund read once to learn it, then read again under the
+    lock, so whichever refresh applies last also read last."""
+    payment_id = _payment_id_to_lock(Refund, stripe_id, payment_intent_id,
+                                     gateway.refund_retrieve)
+    if payment_id is None:
+        return None
+    with transaction.atomic():
+        order, payment = _lock(payment_id)
+        refund = gateway.refund_retrieve(stripe_id)
+        _check_belongs(payment, refund)
+        return _apply_refund(order, payment, refund, source=source,
+                             stripe_event_id=stripe_event_id)
 
 
 def refund_sync(
     *, refund: gateway.RefundData, source: str, stripe_event_id: str = ""
 ) -> Refund | None:
-    """Mirrors a Stripe Refund (ours or made elsewhere, e.g. the Stripe dashboard) and updates
-    the payment's refunded total from its succeeded refunds. None if the payment is not ours."""
+    """Mirrors a Stripe Refund already read (e.g. listed for `charge.refunded`), forward only:
+    ours or made elsewhere (the Stripe dashboard). None if the payment is not ours."""
     payment_id = _payment_id_for_intent(refund.payment_intent)
     if payment_id is None:
         return None
     with transaction.atomic():
         order, payment = _lock(payment_id)
-        row = Refund.objects.filter(stripe_id=refund.id).first()
-        if row is None:
-            row = Refund(payment=payment, stripe_id=refund.id, amount=refund.amount,
-                         currency=refund.currency, status=Refund.Status.PENDING)
-        was = row.status
-        if was in _REFUND_FINAL and refund.status != was:
-            return row
-        row.status = refund.status
-        row.reason = refund.reason
-        row.failure_reason = refund.failure_reason
-        row.stripe_object = refund.raw
+        return _apply_refund(order, payment, refund, source=source,
+                             stripe_event_id=stripe_event_id)
+
+
+def _apply_refund(
+    order: Order, payment: Payment, refund: gateway.RefundData, *, source: str,
+    stripe_event_id: str,
+) -> Refund:
+    """Moves a refund of a locked payment forward to `refund`, keeping the payment's refunded
+    total equal to its succeeded refunds and to the ledger."""
+    checked_at = timezone.now()
+    row = Refund.objects.filter(stripe_id=refund.id).first()
+    was = row.status if row is not None else None
+    if row is not None and not _moves_forward(_REFUND_RANK, row.status, refund.status):
+        logger.info("ignored stale %s for %s: refund is already %s", refund.status, refund.id,
+                    row.status)
+        row.stripe_checked_at = checked_at
+        row.save(update_fields=["stripe_checked_at"])
+        return row
+    if row is None:
+        row = Refund(payment=payment, stripe_id=refund.id, amount=refund.amount,
+                     currency=refund.currency)
+    row.status = refund.status
+    row.reason = refund.reason
+    row.failure_reason = refund.failure_reason
+    row.stripe_object = refund.raw
+    row.stripe_checked_at = checked_at
+    if row.pk is None:
         row.save()
-        log = {"source": source, "stripe_event_id": stripe_event_id}
-        if refund.status == Refund.Status.SUCCEEDED:
-            _record(payment, PaymentEvent.Kind.REFUND_SUCCEEDED, amount=refund.amount,
-                    reference=refund.id, **log)
-        elif refund.status == Refund.Status.FAILED:
-            # A refund that had succeeded and then failed gives its amount back to the total.
-            reversed_amount = -refund.amount if was == Refund.Status.SUCCEEDED else None
-            _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=reversed_amount,
-                    reference=refund.id, message=refund.failure_reason, **log)
-        payment.amount_refunded = (
-            payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(t=Sum("amount"))["t"]
-            or 0
-        )
-        payment.save(update_fields=["amount_refunded", "updated_at"])
-        order_refresh_status(order=order)
+    else:
+        row.save(update_fields=["status", "reason", "failure_reason", "stripe_object",
+                                "stripe_checked_at", "updated_at"])
+
+    log = {"source": source, "stripe_event_id": stripe_event_id, "reference": refund.id}
+    if refund.status == Refund.Status.SUCCEEDED:
+        _record(payment, PaymentEvent.Kind.REFUND_SUCCEEDED, amount=refund.amount, **log)
+    elif refund.status in (Refund.Status.FAILED, Refund.Status.CANCELED):
+        # A refund that had succeeded and then failed gives its amount back to the total.
+        given_back = -refund.amount if was == Refund.Status.SUCCEEDED else None
+        if refund.status == Refund.Status.FAILED or given_back:
+            _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=given_back,
+                    message=refund.failure_reason or refund.status, **log)
+    payment.amount_refunded = (
+        payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(t=Sum("amount"))["t"]
+        or 0
+    )
+    payment.save(update_fields=["amount_refunded", "updated_at"])
+    order_refresh_status(order=order)
     return row
 
 
 _DISPUTE_OUTCOMES = {"won": PaymentEvent.Kind.DISPUTE_WON, "lost": PaymentEvent.Kind.DISPUTE_LOST}
 
 
+def dispute_refresh(
+    *, stripe_id: str, payment_intent_id: str = "", source: str, stripe_event_id: str = ""
+) -> Dispute | None:
+    """Re-reads a Stripe Dispute while holding its payment's row lock, then applies it (forward
+    only). None if the payment is not Paydesk's. Finds the payment as refund_refresh does."""
+    payment_id = _payment_id_to_lock(Dispute, stripe_id, payment_intent_id,
+                                     gateway.dispute_retrieve)
+    if payment_id is None:
+        return None
+    with transaction.atomic():
+        _, payment = _lock(payment_id)
+        dispute = gateway.dispute_retrieve(stripe_id)
+        _check_belongs(payment, dispute)
+        return _apply_dispute(payment, dispute, source=source, stripe_event_id=stripe_event_id)
+
+
 def dispute_sync(
     *, dispute: gateway.DisputeData, source: str, stripe_event_id: str = ""
 ) -> Dispute | None:
-    """Mirrors a Stripe Dispute; the ledger gets opened, then won or lost. None if not ours."""
+    """Mirrors a Stripe Dispute already read, forward only. None if not ours."""
     payment_id = _payment_id_for_intent(dispute.payment_intent)
     if payment_id is None:
         return None
     with transaction.atomic():
         _, payment = _lock(payment_id)
-        due = dispute.evidence_due_by
-        row, _ = Dispute.objects.update_or_create(
-            stripe_id=dispute.id,
-            defaults={
-                "payment": payment,
-                "amount": dispute.amount,
-                "currency": dispute.currency,
-                "status": dispute.status,
-                "reason": dispute.reason,
-                "evidence_due_by": datetime.fromtimestamp(due, tz=UTC) if due else None,
-                "stripe_object": dispute.raw,
-            },
-        )
-        log = {"source": source, "stripe_event_id": stripe_event_id, "reference": dispute.id}
-        _record(payment, PaymentEvent.Kind.DISPUTE_OPENED, amount=dispute.amount,
-                message=dispute.reason, **log)
-        if dispute.status in _DISPUTE_OUTCOMES:
-            _record(payment, _DISPUTE_OUTCOMES[dispute.status], amount=dispute.amount, **log)
+        return _apply_dispute(payment, dispute, source=source, stripe_event_id=stripe_event_id)
+
+
+def _apply_dispute(
+    payment: Payment, dispute: gateway.DisputeData, *, source: str, stripe_event_id: str
+) -> Dispute:
+    """Moves a dispute of a locked payment forward; the ledger gets opened, then won or lost."""
+    checked_at = timezone.now()
+    row = Dispute.objects.filter(stripe_id=dispute.id).first()
+    if row is not None and not _moves_forward(_DISPUTE_RANK, row.status, dispute.status):
+        logger.info("ignored stale %s for %s: dispute is already %s", dispute.status, dispute.id,
+                    row.status)
+        row.stripe_checked_at = checked_at
+        row.save(update_fields=["stripe_checked_at"])
+        return row
+    if row is None:
+        row = Dispute(payment=payment, stripe_id=dispute.id)
+    due = dispute.evidence_due_by
+    row.amount = dispute.amount
+    row.currency = dispute.currency
+    row.status = dispute.status
+    row.reason = dispute.reason
+    row.evidence_due_by = datetime.fromtimestamp(due, tz=UTC) if due else None
+    row.stripe_object = dispute.raw
+    row.stripe_checked_at = checked_at
+    if row.pk is None:
+        row.save()
+    else:
+        row.save(update_fields=["amount", "currency", "status", "reason", "evidence_due_by",
+                                "stripe_object", "stripe_checked_at", "updated_at"])
+
+    log = {"source": source, "stripe_event_id": stripe_event_id, "reference": dispute.id}
+    _record(payment, PaymentEvent.Kind.DISPUTE_OPENED, amount=dispute.amount,
+            message=dispute.reason, **log)
+    if dispute.status in _DISPUTE_OUTCOMES:
+        _record(payment, _DISPUTE_OUTCOMES[dispute.status], amount=dispute.amount, **log)
     return row
 
 

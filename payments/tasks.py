@@ -10,6 +10,7 @@ from django.conf import settings
 
 from config.celery import IDEMPOTENT_TASK
 from payments import services
+from payments.reconcile import reconcile_stale
 from payments.webhooks import processing
 
 
@@ -28,3 +29,9 @@ def payments_cancel_abandoned() -> int:
     return services.payments_cancel_abandoned(
         older_than=timedelta(hours=settings.PAYDESK_ABANDONED_PAYMENT_HOURS)
     )
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def payments_reconcile_stale() -> int:
+    """Repairs rows not read from Stripe for a while (a lost webhook); returns how many."""
+    return reconcile_stale().repaired

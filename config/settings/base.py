@@ -167,6 +167,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.payments_cancel_abandoned",
         "schedule": 3600.0,
     },
+    "payments-reconcile-stale": {
+        "task": "payments.tasks.payments_reconcile_stale",
+        "schedule": 300.0,
+    },
 }
 
 # --- Stripe (reached only through payments/gateway.py) ----------------------------------------
@@ -186,6 +190,9 @@ if PAYDESK_CHECKOUT_MODE not in ("test_cards", "payment_element"):
 # Benchmark-only views (bench/webhook_ingest); `check --deploy` warns when this is on.
 PAYDESK_BENCH_VIEWS = env.bool("PAYDESK_BENCH_VIEWS", default=False)
 PAYDESK_ABANDONED_PAYMENT_HOURS = env.int("PAYDESK_ABANDONED_PAYMENT_HOURS", default=24)
+# Beat's reconciliation re-reads rows Stripe has not been asked about for this long, in batches.
+PAYDESK_RECONCILE_STALE_MINUTES = env.int("PAYDESK_RECONCILE_STALE_MINUTES", default=10)
+PAYDESK_RECONCILE_BATCH = env.int("PAYDESK_RECONCILE_BATCH", default=200)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"
 )

@@ -159,9 +159,12 @@ def test_same_event_delivered_five_times_concurrently_takes_effect_once(sandbox,
     with ThreadPoolExecutor(5) as pool:
         statuses = list(pool.map(process, range(5)))
 
-    assert WebhookEvent.Status.PROCESSED in statuses
+    assert set(statuses) <= {WebhookEvent.Status.PENDING, WebhookEvent.Status.PROCESSED}
+    # The view also handed it to the suite's worker, if one is running: whoever got it first.
+    wait_for(lambda: WebhookEvent.objects.get(pk=stored.pk).status == "processed",
+             what="the event to be applied")
     stored.refresh_from_db()
-    assert (stored.status, stored.attempts) == (WebhookEvent.Status.PROCESSED, 1)
+    assert stored.attempts == 1
     payment.refresh_from_db()
     assert payment.status == "succeeded" and payment.amount_received == 4200
     assert payment.events.filter(kind=PaymentEvent.Kind.SUCCEEDED).count() == 1

@@ -207,7 +207,8 @@ def _budget_spent() -> bool:
 
 class _BudgetedSession(requests.Session):
     """Cuts each attempt's connect and read timeouts to what is left of the budget, and makes
-    the remainder the attempt's total (so a slow connect cannot add a whole read timeout)."""
+    the remainder the attempt's total (so a slow connect cannot add a whole read timeout). As
+    with any socket timeout, a server that keeps trickling bytes can stretch one read past it."""
 
     def request(self, method, url, *args, timeout=None, **kwargs):
         remaining = budget_remaining()
@@ -226,7 +227,7 @@ class _BudgetedSession(requests.Session):
 class _BudgetedRequestsClient(stripe.RequestsClient):
     """The SDK's requests client, kept within the time budget: one `_BudgetedSession` per
     thread (as the SDK keeps its sessions), and no retry, nor retry backoff, past the deadline.
-    Written against stripe 16.1's RequestsClient (tests/payments/test_gateway_budget.py)."""
+    Written against stripe 16.1's RequestsClient (tests/payments/test_stripe_budget.py)."""
 
     def _use_budgeted_session(self) -> None:
         if getattr(self._thread_local, "session", None) is None:

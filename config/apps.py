@@ -9,4 +9,4 @@ class PaydeskConfig(AppConfig):
     verbose_name = "Paydesk"
 
     def ready(self) -> None:
-        from config import bench  # noqa: F401  (registers the deploy check)
+        from config import bench, checks  # noqa: F401  (register their system checks)

@@ -41,6 +41,10 @@ NEEDS_AUTHENTICATION_PAGE = (
     "This card needs an authentication step this page cannot show. Please use another card."
 )
 PAYMENT_CANCELED = "This payment was canceled. Start again from your order."
+# The waiting page while Stripe has not settled a payment (processing, or a confirmation whose
+# answer did not come back in time): it refreshes itself, and never invites paying again.
+CONFIRMING_PAYMENT = "We are confirming your payment"
+CONFIRMING_PAYMENT_DETAIL = "This page updates by itself. Please do not pay again."
 AUTHENTICATION_FAILURE_CODE = "payment_intent_authentication_failure"
 
 

@@ -6,21 +6,33 @@ retries after a crash can never charge or refund twice.
 
 `STRIPE_API_BASE` points the SDK at the offline sandbox (payments/sandbox/); empty, it talks to
 Stripe. The API version is pinned: a Stripe account upgrade never changes what we parse.
+
+Every call is bounded in time. Each attempt has explicit connect and read timeouts
+(STRIPE_CONNECT_TIMEOUT, STRIPE_READ_TIMEOUT) and the SDK retries a failed attempt at most
+STRIPE_MAX_NETWORK_RETRIES times, but never past the current time budget: `time_budget()` sets a
+deadline for everything inside it (a web request runs inside one, see payments/middleware.py), and
+a call outside any budget gets STRIPE_REQUEST_BUDGET of its own. A call that runs out of budget
+raises GatewayTimeout: whether Stripe did the work is then unknown, so callers re-read Stripe
+rather than assume either outcome.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import requests
 import stripe
 from django.conf import settings
+from urllib3.util import Timeout
 
 API_VERSION = "2026-10-28.endive"
-NETWORK_RETRIES = 2
 SANDBOX_TEST_KEY = "sk_test_sandbox"  # the offline sandbox's key, not a secret
 
 
@@ -59,6 +71,13 @@ class GatewayUnavailable(GatewayError):
     same idempotency key."""
 
     message = "The payment service is unreachable right now. Please try again in a moment."
+
+
+class GatewayTimeout(GatewayUnavailable):
+    """The call ran out of its time budget: Stripe may still finish what we asked (a charge may
+    go through), so the outcome is unknown until Stripe is read again."""
+
+    message = "The payment service is taking longer than usual to answer. Please wait a moment."
 
 
 class IdempotencyConflict(GatewayError):
@@ -157,22 +176,119 @@ class SetupIntentData:
     raw: dict[str, Any] = field(repr=False)
 
 
+# --- Time budget -----------------------------------------------------------------------------
+
+# The monotonic time by which the current Stripe work must be done (None: no budget is running).
+# A ContextVar, not a global: each request, thread and task has its own.
+_deadline: ContextVar[float | None] = ContextVar("stripe_deadline", default=None)
+
+# Below this many seconds left, no attempt or retry is started: it could not get an answer.
+MIN_ATTEMPT_SECONDS = 0.05
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Bounds every Stripe call inside the block to finish within `seconds` from now, retries
+    included. Nested budgets keep the earlier deadline."""
+    deadline = time.monotonic() + seconds
+    current = _deadline.get()
+    token = _deadline.set(deadline if current is None else min(current, deadline))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def budget_remaining() -> float | None:
+    """Seconds left in the current time budget, None outside any budget."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _budget_spent() -> bool:
+    remaining = budget_remaining()
+    return remaining is not None and remaining < MIN_ATTEMPT_SECONDS
+
+
+class _BudgetedSession(requests.Session):
+    """Cuts each attempt's connect and read timeouts to what is left of the budget, and makes
+    the remainder the attempt's total (so a slow connect cannot add a whole read timeout). As
+    with any socket timeout, a server that keeps trickling bytes can stretch one read past it."""
+
+    def request(self, method, url, *args, timeout=None, **kwargs):
+        remaining = budget_remaining()
+        if remaining is not None:
+            if remaining < MIN_ATTEMPT_SECONDS:
+                raise requests.exceptions.Timeout("the Stripe time budget is spent")
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            timeout = Timeout(
+                connect=min(connect or remaining, remaining),
+                read=min(read or remaining, remaining),
+                total=remaining,
+            )
+        return super().request(method, url, *args, timeout=timeout, **kwargs)
+
+
+class _BudgetedRequestsClient(stripe.RequestsClient):
+    """The SDK's requests client, kept within the time budget: one `_BudgetedSession` per
+    thread (as the SDK keeps its sessions), and no retry, nor retry backoff, past the deadline.
+    Written against stripe 16.1's RequestsClient (tests/payments/test_stripe_budget.py)."""
+
+    def _use_budgeted_session(self) -> None:
+        if getattr(self._thread_local, "session", None) is None:
+            self._thread_local.session = _BudgetedSession()
+
+    def request(self, method, url, headers, post_data=None):
+        self._use_budgeted_session()
+        return super().request(method, url, headers, post_data)
+
+    def request_stream(self, method, url, headers, post_data=None):
+        self._use_budgeted_session()
+        return super().request_stream(method, url, headers, post_data)
+
+    def _should_retry(self, response, api_connection_error, num_retries, max_network_retries):
+        if _budget_spent():
+            return False
+        return super()._should_retry(
+            response, api_connection_error, num_retries, max_network_retries
+        )
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        sleep = super()._sleep_time_seconds(num_retries)
+        remaining = budget_remaining()
+        if remaining is None:
+            return sleep
+        return max(0.0, min(sleep, remaining - MIN_ATTEMPT_SECONDS))
+
+
 # --- The client -------------------------------------------------------------------------------
 
 
 @cache
-def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
+def _client(
+    api_key: str,
+    api_base: str | None,
+    timeouts: tuple[float, float],
+    max_network_retries: int,
+) -> stripe.StripeClient:
     base = {"api": api_base, "files": api_base, "connect": api_base} if api_base else None
     return stripe.StripeClient(
         api_key,
         stripe_version=API_VERSION,
         base_addresses=base,
-        max_network_retries=NETWORK_RETRIES,
+        max_network_retries=max_network_retries,
+        http_client=_BudgetedRequestsClient(timeout=timeouts),
     )
 
 
 def client() -> stripe.StripeClient:
-    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE or None)
+    """The SDK client, one per configuration (cached)."""
+    return _client(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE or None,
+        (settings.STRIPE_CONNECT_TIMEOUT, settings.STRIPE_READ_TIMEOUT),
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+    )
 
 
 def _options(idempotency_key: str | None = None) -> dict[str, Any]:
@@ -185,7 +301,15 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def _call(fn, *args, **kwargs):
-    """Runs an SDK call, translating its errors into Paydesk's."""
+    """Runs an SDK call within the time budget (STRIPE_REQUEST_BUDGET if none is running, or
+    what is left of the current one if that is less), translating its errors into Paydesk's."""
+    with time_budget(settings.STRIPE_REQUEST_BUDGET):
+        if _budget_spent():
+            raise GatewayTimeout("the Stripe time budget was spent before the call")
+        return _translated(fn, *args, **kwargs)
+
+
+def _translated(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except stripe.CardError as exc:
@@ -205,7 +329,11 @@ def _call(fn, *args, **kwargs):
         if exc.http_status == 409:
             raise IdempotencyConflict(str(exc)) from exc
         raise InvalidRequest(str(exc), code=exc.code or "", param=exc.param or "") from exc
-    except (stripe.APIConnectionError, stripe.APIError) as exc:
+    except stripe.APIConnectionError as exc:
+        if _budget_spent():
+            raise GatewayTimeout(str(exc)) from exc
+        raise GatewayUnavailable(str(exc)) from exc
+    except stripe.APIError as exc:
         raise GatewayUnavailable(str(exc)) from exc
     except stripe.StripeError as exc:
         raise GatewayError(str(exc)) from exc
@@ -365,10 +493,11 @@ def refund_retrieve(refund_id: str) -> RefundData:
 
 def refund_list_for_intent(intent_id: str) -> list[RefundData]:
     """Every refund of a PaymentIntent (Stripe pages by 100; a payment has far fewer)."""
-    page = _call(
-        client().v1.refunds.list, params={"payment_intent": intent_id, "limit": 100}
-    )
-    return [refund_from(_plain(refund)) for refund in page.auto_paging_iter()]
+    def every_page() -> list[RefundData]:
+        page = client().v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+        return [refund_from(_plain(refund)) for refund in page.auto_paging_iter()]
+
+    return _call(every_page)
 
 
 def dispute_retrieve(dispute_id: str) -> DisputeData:

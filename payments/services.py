@@ -3,7 +3,9 @@
 Each service runs in a transaction, locks the rows it changes (the order first, then its payment:
 one order everywhere, so two services never deadlock), records what happened in the PaymentEvent
 ledger and leaves side effects to `transaction.on_commit`. Stripe is the source of truth: state
-read from Stripe is applied only if it moves the local mirror forward.
+read from Stripe is applied only if it moves the local mirror forward. A Stripe call made while
+rows are locked is bounded by the time budget (gateway.time_budget: STRIPE_REQUEST_BUDGET at
+most), so a slow Stripe cannot pin locks and connections for longer.
 """
 
 from __future__ import annotations
@@ -208,17 +210,37 @@ def payment_sync(
     return payment
 
 
-def payment_refresh(*, payment: Payment, source: str, stripe_event_id: str = "") -> Payment:
+def payment_refresh(
+    *,
+    payment: Payment,
+    source: str,
+    stripe_event_id: str = "",
+    max_age: timedelta | None = None,
+) -> Payment:
     """Re-reads the PaymentIntent from Stripe while holding the row lock, then applies it.
 
     Reading under the lock serialises concurrent refreshes: whichever applies last also read
-    last, so out-of-order webhooks can never leave the mirror older than Stripe."""
+    last, so out-of-order webhooks can never leave the mirror older than Stripe. The lock is held
+    for at most the Stripe time budget (gateway.time_budget).
+
+    With `max_age`, a payment read from Stripe within that time is returned as it is, without a
+    call: checked before the lock (cheap) and again under it, so concurrent callers (a page
+    reloaded in a loop) make one Stripe read between them."""
+    if max_age is not None and _checked_within(payment, max_age):
+        return payment
     with transaction.atomic():
         order, payment = _lock(payment.pk)
+        if max_age is not None and _checked_within(payment, max_age):
+            return payment
         if payment.stripe_id:
             intent = gateway.payment_intent_retrieve(payment.stripe_id)
             _apply_intent(order, payment, intent, source=source, stripe_event_id=stripe_event_id)
     return payment
+
+
+def _checked_within(payment: Payment, max_age: timedelta) -> bool:
+    checked_at = payment.stripe_checked_at
+    return checked_at is not None and checked_at > timezone.now() - max_age
 
 
 def payment_refresh_by_intent(

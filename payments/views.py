@@ -11,12 +11,17 @@ Response codes of the test-card POST: 303 to the return page (paid or processing
 3-D Secure page; 400 for an unknown test card; 402 Payment Required when the card is declined
 (the page is re-rendered with Stripe's decline message and the form, so the customer can pick
 another card; a distinct code keeps declines visible in access logs and tests); 503 when the
-payment service fails. Every page is the customer's own: another customer's token is a 404.
+payment service fails before anything could be charged. When the confirmation's answer does not
+come back (timeout, Stripe error, a request with the same key still running), the charge may
+still go through: 303 to the return page, which shows the waiting page until Stripe settles it.
+Every page is the customer's own: another customer's token is a 404.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -26,12 +31,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from orders.models import Order
 from orders.selectors import order_for_checkout
 from payments import gateway
 from payments.checkout import (
+    CONFIRMING_PAYMENT,
+    CONFIRMING_PAYMENT_DETAIL,
     NEEDS_AUTHENTICATION_PAGE,
     PAYMENT_CANCELED,
     failure_message,
@@ -56,6 +64,14 @@ STRIPE_CONNECT_SRC = ("https://api.stripe.com",)
 # 3-D Secure redirects follow the test-card form's POST, and browsers check form-action on
 # redirects: Stripe's hooks (test mode) or, offline, the sandbox's own 3-D Secure page.
 STRIPE_REDIRECT_ORIGINS = ("https://hooks.stripe.com",)
+
+# A confirmation whose answer did not come back is remembered in the customer's session, so the
+# return page shows the waiting page for it (Stripe's intent says nothing until it finishes)
+# until Stripe reports an outcome or this long has passed: by then a confirmation still without
+# an outcome never reached Stripe, and paying again confirms the same PaymentIntent, which can
+# succeed only once.
+UNKNOWN_CONFIRMATION_SESSION_KEY = "paydesk_unknown_confirmation"
+UNKNOWN_CONFIRMATION_WAIT = timedelta(minutes=2)
 
 
 def _origin(url: str) -> str:
@@ -105,6 +121,37 @@ def _return_url(request: HttpRequest, order: Order) -> str:
     return request.build_absolute_uri(
         reverse("payments:checkout-return", kwargs={"token": order.checkout_token})
     )
+
+
+def _remember_unknown_confirmation(request: HttpRequest, payment: Payment) -> None:
+    payment.refresh_from_db(fields=["confirm_attempts", "stripe_charge_id"])
+    request.session[UNKNOWN_CONFIRMATION_SESSION_KEY] = {
+        "payment": payment.pk,
+        "attempt": payment.confirm_attempts,
+        "charge": payment.stripe_charge_id,
+        "until": (timezone.now() + UNKNOWN_CONFIRMATION_WAIT).timestamp(),
+    }
+
+
+def _confirmation_outcome_unknown(request: HttpRequest, payment: Payment) -> bool:
+    """Whether the payment's last confirmation is one whose answer never came back and Stripe
+    has reported nothing since (no new status, no new charge)."""
+    pending = request.session.get(UNKNOWN_CONFIRMATION_SESSION_KEY)
+    return bool(pending) and (
+        pending["payment"] == payment.pk
+        and pending["attempt"] == payment.confirm_attempts
+        and pending["charge"] == payment.stripe_charge_id
+        and timezone.now().timestamp() < pending["until"]
+    )
+
+
+def _render_waiting(request: HttpRequest, context: dict, *, status: int = 200) -> HttpResponse:
+    context = {
+        **context,
+        "confirming": CONFIRMING_PAYMENT,
+        "confirming_detail": CONFIRMING_PAYMENT_DETAIL,
+    }
+    return render(request, "payments/checkout_waiting.html", context, status=status)
 
 
 def _render_checkout(
@@ -169,8 +216,16 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
     except gateway.InvalidRequest as exc:
         if exc.code != gateway.INTENT_UNEXPECTED_STATE:
             raise
-        # A second submit while the first is still confirming (a double click): the return
-        # page shows whatever the first one achieved.
+        # A second submit after the first confirmed (a double click): Stripe's intent has moved
+        # on, so read it now (the return page may not for a few seconds) and show what the
+        # first one achieved.
+        with suppress(gateway.GatewayError):
+            payment_refresh(payment=payment, source="checkout")
+        return _see_other(_return_url(request, order))
+    except (gateway.GatewayUnavailable, gateway.IdempotencyConflict):
+        # No answer (out of time budget, Stripe failed, or the same confirmation is still
+        # running at Stripe): the charge may go through. Never "try again": the waiting page.
+        _remember_unknown_confirmation(request, payment)
         return _see_other(_return_url(request, order))
     except gateway.GatewayError as exc:
         return _render_checkout(
@@ -194,9 +249,9 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
 def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
     """Where the browser lands after paying (and where Stripe's 3-D Secure redirects to).
 
-    Re-reads the intent from Stripe (the redirect's query string is only a hint), then shows
-    success, a failure with a way back to the checkout, or a page that refreshes itself until
-    Stripe settles the payment."""
+    Re-reads the intent from Stripe (the redirect's query string is only a hint), at most once
+    per PAYDESK_RETURN_PAGE_STRIPE_INTERVAL per payment, then shows success, a failure with a
+    way back to the checkout, or a page that refreshes itself until Stripe settles the payment."""
     order = get_object_or_404(order_for_checkout(user=request.user), checkout_token=token)
     payment = payment_live_for(order=order)
     intent_id = request.GET.get("payment_intent")
@@ -208,10 +263,14 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
     context = {"order": order, "payment": payment}
     if not payment.is_terminal():
         try:
-            payment = payment_refresh(payment=payment, source="checkout")
+            payment = payment_refresh(
+                payment=payment,
+                source="checkout",
+                max_age=timedelta(seconds=settings.PAYDESK_RETURN_PAGE_STRIPE_INTERVAL),
+            )
         except gateway.GatewayError as exc:
             context["error"] = exc.message
-            return render(request, "payments/checkout_waiting.html", context, status=503)
+            return _render_waiting(request, context, status=503)
         context["payment"] = payment
 
     if payment.status == Payment.Status.SUCCEEDED:
@@ -220,6 +279,8 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
         messages.info(request, PAYMENT_CANCELED)
         return redirect(order)
     if payment.status == Payment.Status.REQUIRES_PAYMENT_METHOD:
+        if _confirmation_outcome_unknown(request, payment):
+            return _render_waiting(request, context)
         if not payment.failure_code:  # nothing was tried yet: back to choosing a card
             return redirect(order.get_checkout_url())
         context["failure"] = failure_message(
@@ -230,4 +291,4 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
         context["next_action_url"] = gateway.payment_intent_from(
             payment.stripe_object
         ).next_action_url
-    return render(request, "payments/checkout_waiting.html", context)
+    return _render_waiting(request, context)

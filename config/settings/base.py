@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "payments.middleware.stripe_time_budget",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -179,6 +180,16 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_sand
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_sandbox")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111") or None
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Seconds. Each attempt's timeouts, the SDK's retries of a failed attempt, and the budget that
+# bounds one call, retries included, and every web request's Stripe calls together. The budget
+# must stay below WEB_TIMEOUT (a system check refuses it otherwise), so a slow Stripe ends in
+# our own answer, not a killed worker.
+STRIPE_CONNECT_TIMEOUT = env.float("STRIPE_CONNECT_TIMEOUT", default=3.0)
+STRIPE_READ_TIMEOUT = env.float("STRIPE_READ_TIMEOUT", default=10.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_REQUEST_BUDGET = env.float("STRIPE_REQUEST_BUDGET", default=20.0)
+# gunicorn's worker timeout (gunicorn.conf.py reads the same variable).
+WEB_TIMEOUT = env.int("WEB_TIMEOUT", default=30)
 # "test_cards": our page lists Stripe's test cards and confirms server-side (the sandbox, or a
 # Stripe test key); "payment_element": Stripe.js collects the card. Default: test cards with the
 # sandbox, the Payment Element with Stripe.
@@ -193,6 +204,9 @@ PAYDESK_ABANDONED_PAYMENT_HOURS = env.int("PAYDESK_ABANDONED_PAYMENT_HOURS", def
 # Beat's reconciliation re-reads rows Stripe has not been asked about for this long, in batches.
 PAYDESK_RECONCILE_STALE_MINUTES = env.int("PAYDESK_RECONCILE_STALE_MINUTES", default=10)
 PAYDESK_RECONCILE_BATCH = env.int("PAYDESK_RECONCILE_BATCH", default=200)
+# Seconds: the checkout return page reads Stripe at most this often per payment (it refreshes
+# itself every 2 s, and a customer can reload it as fast as they like).
+PAYDESK_RETURN_PAGE_STRIPE_INTERVAL = env.float("PAYDESK_RETURN_PAGE_STRIPE_INTERVAL", default=3.0)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"
 )

@@ -12,6 +12,7 @@ controls are under ``/_sandbox/`` and need no API key:
   ``GET`` shows the configuration and delivery log; ``POST /_sandbox/webhooks/flush``
   releases held (reverse mode) deliveries;
 - ``GET /_sandbox/deliveries``: the delivery log;
+- ``GET /_sandbox/requests``: how many API requests arrived per path (faulted ones included);
 - ``POST /_sandbox/advance``: run pending async transitions now; ``seconds=N`` also moves the
   idempotency clock forward (to expire keys);
 - ``GET /_sandbox/3ds/<pi_ or seti_ id>``: the 3-D Secure page; its Complete/Fail buttons
@@ -27,6 +28,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -107,6 +109,7 @@ class SandboxApp:
         )
         self._configure_default_webhooks()
         self.faults: list[Fault] = []
+        self.requests: Counter[str] = Counter()
         self.idempotency: dict[tuple[str, str], _Idempotent] = {}
         self.clock_offset = 0.0
         self._control_lock = threading.Lock()
@@ -171,6 +174,7 @@ class SandboxApp:
             self.jobs.clear()
             self.idempotency.clear()
             self.faults.clear()
+            self.requests.clear()
             self.clock_offset = 0.0
         self.dispatcher.reset()
         self._configure_default_webhooks()
@@ -182,6 +186,14 @@ class SandboxApp:
             self.faults.append(
                 Fault(mode, count, path, self.options.fault_delay if delay is None else delay)
             )
+
+    def count_request(self, path: str) -> None:
+        with self._control_lock:
+            self.requests[path] += 1
+
+    def request_counts(self) -> dict[str, int]:
+        with self._control_lock:
+            return dict(self.requests)
 
     def take_fault(self, path: str) -> Fault | None:
         with self._control_lock:
@@ -334,6 +346,7 @@ class Handler(BaseHTTPRequestHandler):
         key_header = self.headers.get("Idempotency-Key")
         if key_header:
             headers["Idempotency-Key"] = key_header
+        app.count_request(path)
         fault = app.take_fault(path)
         if fault and self._fault(fault, request_id, headers):
             return
@@ -427,6 +440,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send_json(
                     200, {"deliveries": [r.as_dict() for r in app.dispatcher.records()]}, {}
                 )
+            if parts == ["requests"]:
+                return self._send_json(200, {"requests": app.request_counts()}, {})
             if parts == ["advance"] and method == "POST":
                 ran = app.advance(float(data.get("seconds", 0) or 0))
                 return self._send_json(200, {"ran": ran}, {})
@@ -557,7 +572,8 @@ _INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 Controls are under <code>/_sandbox/</code>; see docs/sandbox.md.</p>
 <ul><li><a href="/_sandbox/deliveries">webhook delivery log</a></li>
 <li><a href="/_sandbox/webhooks">webhook configuration</a></li>
-<li><a href="/_sandbox/faults">injected faults</a></li></ul></body></html>
+<li><a href="/_sandbox/faults">injected faults</a></li>
+<li><a href="/_sandbox/requests">API requests per path</a></li></ul></body></html>
 """
 
 
@@ -661,6 +677,10 @@ class SandboxServer:
 
     def deliveries(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.app.dispatcher.records()]
+
+    def requests(self) -> dict[str, int]:
+        """How many API requests arrived per path since the last reset."""
+        return self.app.request_counts()
 
     def wait_for_deliveries(
         self,

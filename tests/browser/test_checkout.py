@@ -15,6 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHECKOUT_URL = re.compile(r"/checkout/[\w-]+/$")
 RETURN_URL = re.compile(r"/checkout/[\w-]+/return/")
+# Back from 3-D Secure sooner than PAYDESK_RETURN_PAGE_STRIPE_INTERVAL (3 s) after the confirm,
+# the return page shows the waiting page until its self-refresh (every 2 s) may read Stripe again.
+AFTER_3DS_MS = 10_000
 
 
 @pytest.fixture
@@ -96,7 +99,9 @@ def test_3ds_card_completes_authentication_on_the_sandbox_page(shopper, screensh
     page.get_by_role("button", name="Complete").click()
 
     expect(page).to_have_url(RETURN_URL)
-    expect(page.get_by_role("heading", name="Payment received")).to_be_visible()
+    expect(page.get_by_role("heading", name="Payment received")).to_be_visible(
+        timeout=AFTER_3DS_MS
+    )
     expect(page.get_by_text("¥1,800")).to_be_visible()
     screenshot("success-after-3ds")
 
@@ -107,7 +112,9 @@ def test_failed_3ds_explains_and_the_customer_pays_with_another_card(shopper, sc
     pay_with(page, "Visa — 3-D Secure authentication")
     page.get_by_role("button", name="Fail").click()
 
-    expect(page.get_by_role("heading", name="Payment not completed")).to_be_visible()
+    expect(page.get_by_role("heading", name="Payment not completed")).to_be_visible(
+        timeout=AFTER_3DS_MS
+    )
     expect(page.get_by_role("alert")).to_have_text(AUTHENTICATION_FAILED)
     screenshot("3ds-failed")
 
@@ -188,7 +195,9 @@ def test_abandoned_3ds_shows_a_self_refreshing_waiting_page(shopper, screenshot)
 
     page.get_by_role("link", name="Continue authentication").click()
     page.get_by_role("button", name="Complete").click()
-    expect(page.get_by_role("heading", name="Payment received")).to_be_visible()
+    expect(page.get_by_role("heading", name="Payment received")).to_be_visible(
+        timeout=AFTER_3DS_MS
+    )
 
 
 # A stand-in for https://js.stripe.com/v3/ (offline): records what the page asks of Stripe.js and

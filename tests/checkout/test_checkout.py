@@ -133,8 +133,10 @@ def test_an_unknown_test_card_is_a_field_error_and_nothing_is_confirmed(
 
 
 def test_3ds_redirects_to_the_authentication_page_and_completing_it_succeeds(
-    sandbox, customer_client, order
+    sandbox, customer_client, order, settings
 ):
+    # A customer spends longer than the interval on the 3-D Secure page; this test does not.
+    settings.PAYDESK_RETURN_PAGE_STRIPE_INTERVAL = 0
     response = pay(customer_client, order, "pm_card_authenticationRequired")
 
     assert response.status_code == 303
@@ -158,7 +160,11 @@ def test_3ds_redirects_to_the_authentication_page_and_completing_it_succeeds(
     assert order.status == Order.Status.PAID
 
 
-def test_failed_3ds_says_so_clearly_and_links_back_to_checkout(sandbox, customer_client, order):
+def test_failed_3ds_says_so_clearly_and_links_back_to_checkout(
+    sandbox, customer_client, order, settings
+):
+    # A customer spends longer than the interval on the 3-D Secure page; this test does not.
+    settings.PAYDESK_RETURN_PAGE_STRIPE_INTERVAL = 0
     next_action_url = pay(customer_client, order, "pm_card_authenticationRequired")["Location"]
     back = urlsplit(press_3ds_button(next_action_url, "fail"))
 

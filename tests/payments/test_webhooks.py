@@ -14,6 +14,7 @@ from datetime import timedelta
 from urllib.request import Request, urlopen
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -236,7 +237,9 @@ def test_processing_error_is_recorded_and_retried_with_backoff(sandbox, celery_w
         payload=json.loads(event_body("evt_retry", obj={"id": payment.stripe_id})),
     )
     # Stripe answers 500 to every try the SDK makes (1 + its network retries).
-    sandbox.inject_fault("500", count=1 + gateway.NETWORK_RETRIES, path="/v1/payment_intents")
+    sandbox.inject_fault(
+        "500", count=1 + settings.STRIPE_MAX_NETWORK_RETRIES, path="/v1/payment_intents"
+    )
 
     failed = webhook_event_process(event_id=event.pk)
 

@@ -199,6 +199,21 @@ def test_timeout_fault(sandbox):
     assert faults[-1]["remaining"] == 2
 
 
+def test_requests_are_counted_per_path_faulted_ones_too_until_reset(sandbox, stripe_client):
+    customer = stripe_client.v1.customers.create(params={"name": "counted"})
+    stripe_client.v1.customers.retrieve(customer.id)
+    sandbox.inject_fault("500", count=1, path="/v1/customers/")
+    with pytest.raises(stripe.APIError):
+        stripe_client.v1.customers.retrieve(customer.id)
+
+    counts = raw_request(sandbox, "GET", "/_sandbox/requests", key=None).body["requests"]
+
+    assert counts == {"/v1/customers": 1, f"/v1/customers/{customer.id}": 2}
+    assert sandbox.requests() == counts
+    sandbox.reset()
+    assert sandbox.requests() == {}
+
+
 # -- command line --------------------------------------------------------------------------
 def _free_port():
     with socket.socket() as s:

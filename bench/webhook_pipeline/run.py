@@ -49,7 +49,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from statistics import quantiles
 
 import redis
 import stripe
@@ -436,7 +435,8 @@ def traffic(port: int, schedule: list[tuple[str, str]], rate: float, senders: in
             if 200 <= status < 300:
                 mine_ok.add(event_id)
             elif not first_error:
-                first_error.append(f"{status} {answer[:200].decode(errors='replace')}")
+                text = " ".join(answer.decode(errors="replace").split())
+                first_error.append(f"{status} {text[:200]}")
             mine_sent.append(begun)
             mine_late.append(begun - scheduled)
         with lock:
@@ -463,7 +463,7 @@ def traffic(port: int, schedule: list[tuple[str, str]], rate: float, senders: in
         "non_2xx": sum(n for s, n in statuses.items() if not 200 <= s < 300),
         "statuses": {str(s): n for s, n in sorted(statuses.items())},
         "accepted": accepted, "first_error": first_error[0] if first_error else "",
-        "late_p99_ms": round(quantiles(late, n=100)[98] * 1000, 1) if len(late) > 1 else 0.0,
+        "late_p99_ms": round((percentile(sorted(late), 0.99) or 0.0) * 1000, 1),
     }
 
 
@@ -574,6 +574,13 @@ def seconds(delta) -> float:
     return delta.total_seconds()
 
 
+def percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest rank: the smallest value with at least q of the values at or below it."""
+    if not ordered:
+        return None
+    return round(ordered[max(math.ceil(q * len(ordered)) - 1, 0)], 3)
+
+
 def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
              requests: RequestLog) -> dict:
     rng = random.Random(args.seed + index)
@@ -623,7 +630,8 @@ def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
           f"{backlog_at_end_of_traffic} of {sum(end_counts.values())} stored events not yet "
           f"applied", flush=True)
     if sent["first_error"]:
-        print(f"  first non-2xx answer: {sent['first_error']}", flush=True)
+        print(f"  first non-2xx answer: {sent['first_error']} (see {stack.log('gunicorn')})",
+              flush=True)
 
     drained_by = None
     deadline = time.monotonic() + args.drain_timeout
@@ -647,7 +655,6 @@ def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
     start_dt = datetime.fromtimestamp(window_start, tz=UTC)
     end_dt = datetime.fromtimestamp(sent["end"], tz=UTC)
     applied_during = sum(1 for r in done if start_dt <= r[3] <= end_dt)
-    cuts = quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else [0.0] * 99
     check = correctness(stack, plans, since)
     result = {
         "rate_offered": rate,
@@ -658,9 +665,9 @@ def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
         "posts": len(schedule),
         "applied_per_s": round(applied_during / (sent["end"] - window_start), 1),
         "applied_during_traffic": applied_during,
-        "lag_p50_s": round(cuts[49], 3),
-        "lag_p99_s": round(cuts[98], 3),
-        "lag_max_s": round(lags[-1], 3) if lags else None,
+        "lag_p50_s": percentile(lags, 0.50),
+        "lag_p99_s": percentile(lags, 0.99),
+        "lag_max_s": percentile(lags, 1.0),
         "not_applied": len(rows) - len(done) + max(len(sent["accepted"]) - len(rows), 0),
         "backlog_at_end_of_traffic": backlog_at_end_of_traffic,
         "backlog_at_end": backlog(final_counts),
@@ -677,12 +684,13 @@ def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
     }
     result["sustained"] = bool(
         result["drained_by_s"] is not None and result["not_applied"] == 0
-        and result["lag_p99_s"] < SUSTAINED_P99_SECONDS and sent["non_2xx"] == 0
+        and lags and result["lag_p99_s"] < SUSTAINED_P99_SECONDS and sent["non_2xx"] == 0
         and sent["not_sent"] == 0 and sent["sent_rate"] >= 0.95 * rate
         and check["mismatches"] == 0
     )
     print(f"  applied {result['applied_per_s']}/s during the traffic; lag p50 "
-          f"{result['lag_p50_s']} s, p99 {result['lag_p99_s']} s, max {result['lag_max_s']} s; "
+          f"{shown(result['lag_p50_s'])}, p99 {shown(result['lag_p99_s'])}, max "
+          f"{shown(result['lag_max_s'])}; "
           + (f"drained {result['drained_by_s']} s after the traffic" if drained_by is not None
              else f"NOT drained {args.drain_timeout:.0f} s after the traffic "
                   f"({result['backlog_at_end']} left)")
@@ -698,6 +706,10 @@ def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
 # --- Report -------------------------------------------------------------------------------------
 
 
+def shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
 def table(results: list[dict]) -> str:
     head = ("rate offered", "sent/s", "applied/s", "lag p50", "lag p99", "lag max",
             "backlog end of traffic", "drained by", "mismatches", "Stripe reads/event")
@@ -705,8 +717,7 @@ def table(results: list[dict]) -> str:
     for r in results:
         lines.append((
             f"{r['rate_offered']:g}", f"{r['rate_sent']:g}", f"{r['applied_per_s']:g}",
-            f"{r['lag_p50_s']:.2f} s", f"{r['lag_p99_s']:.2f} s",
-            f"{r['lag_max_s']:.2f} s" if r["lag_max_s"] is not None else "-",
+            shown(r["lag_p50_s"]), shown(r["lag_p99_s"]), shown(r["lag_max_s"]),
             f"{r['backlog_at_end_of_traffic']}",
             f"{r['drained_by_s']:.1f} s" if r["drained_by_s"] is not None
             else f"no ({r['backlog_at_end']} left)",

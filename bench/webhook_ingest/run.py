@@ -17,15 +17,12 @@ CELERY_BROKER_URL naming a server; the database paydesk_bench is created and dro
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import json
 import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +31,19 @@ import time
 from pathlib import Path
 from statistics import quantiles
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import (
+    REPO,
+    database_recreate,
+    postgres_urls,
+    production_env,
+    psql,
+    start,
+    stop,
+    stripe_signature,
+    wait_http,
+)
+
 LUA = Path(__file__).with_name("events.lua")
 PORT = 8765
 SECRET = "whsec_bench_" + "0" * 24
@@ -65,28 +74,7 @@ def write_events(path: Path, count: int, prefix: str) -> None:
         for i in range(count):
             template["id"] = f"evt_{prefix}_{i:08d}"
             body = json.dumps(template, separators=(",", ":"))
-            digest = hmac.new(SECRET.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-            out.write(f"t={timestamp},v1={digest.hexdigest()}\t{body}\n")
-
-
-def server_env(database_url: str, broker_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.base",
-        "DJANGO_SECRET_KEY": "bench-" + "k" * 50,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "PAYDESK_BENCH_VIEWS": "true",
-    }
-
-
-def psql(admin_url: str, sql: str) -> None:
-    subprocess.run(["psql", admin_url, "-qc", sql], check=True, capture_output=True)
+            out.write(f"{stripe_signature(SECRET, body, timestamp)}\t{body}\n")
 
 
 def wrk(path: str, events: Path, seconds: int, connections: int, threads: int) -> dict:
@@ -166,34 +154,25 @@ def main() -> None:
 
     if not shutil.which("wrk"):
         fail("wrk is not installed: apt-get install -y wrk")
-    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk")
-    if not base_url.startswith("postgres"):
-        fail("DATABASE_URL must name PostgreSQL: the benchmark measures the production stack")
-    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
-    database_url = base_url.rsplit("/", 1)[0] + "/" + BENCH_DB
+    admin_url, database_url = postgres_urls(BENCH_DB)
     broker_url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     if not broker_url.startswith("redis"):
         fail("CELERY_BROKER_URL must name Redis: the benchmark measures the production stack")
 
-    psql(admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    psql(admin_url, f"CREATE DATABASE {BENCH_DB}")
-    env = server_env(database_url, broker_url)
+    database_recreate(admin_url, BENCH_DB)
+    env = production_env(database_url=database_url, broker_url=broker_url, webhook_secret=SECRET,
+                         CELERY_TASK_DEFAULT_QUEUE=QUEUE, PAYDESK_BENCH_VIEWS="true")
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
 
     work = Path(tempfile.mkdtemp(prefix="paydesk-bench-"))
-    server = subprocess.Popen(
+    server = start(
         [str(Path(py).with_name("gunicorn")), "config.wsgi:application", "--workers", "2",
          "--worker-class", "sync", "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
-        cwd=REPO, env=env, start_new_session=True,
+        env=env,
     )
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_http(PORT, "/healthz")
         results: dict[str, dict] = {}
         for name, path in (("floor", "/bench/insert-only/"), ("webhook", "/webhooks/stripe/")):
             warm = work / f"{name}-warm.txt"
@@ -222,8 +201,7 @@ def main() -> None:
         out.write_text(json.dumps(summary, indent=2))
         print(f"ratio webhook/floor: {ratio:.2f}; results in {out.relative_to(REPO)}")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
         shutil.rmtree(work, ignore_errors=True)
         subprocess.run(["redis-cli", "-u", broker_url, "DEL", QUEUE], capture_output=True)
         psql(admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB}")

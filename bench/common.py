@@ -1,0 +1,110 @@
+"""Helpers shared by the benchmarks: a throwaway PostgreSQL database, Paydesk's production
+environment, Stripe's webhook signature, and subprocesses that are always stopped.
+
+Imported by bench/*/run.py, which put the repository on sys.path first."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def postgres_urls(database: str) -> tuple[str, str]:
+    """(admin URL, URL of `database`) on the server named by DATABASE_URL (default local)."""
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk")
+    if not base_url.startswith("postgres"):
+        raise SystemExit(
+            "DATABASE_URL must name PostgreSQL: the benchmarks measure the production stack"
+        )
+    server = base_url.rsplit("/", 1)[0]
+    return f"{server}/postgres", f"{server}/{database}"
+
+
+def psql(admin_url: str, sql: str) -> None:
+    subprocess.run(["psql", admin_url, "-qc", sql], check=True, capture_output=True)
+
+
+def database_recreate(admin_url: str, database: str) -> None:
+    psql(admin_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    psql(admin_url, f"CREATE DATABASE {database}")
+
+
+def production_env(*, database_url: str, broker_url: str, webhook_secret: str,
+                   **extra: str) -> dict[str, str]:
+    """Paydesk's production settings module with DEBUG off, as a deployment sets them."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-" + "k" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
+        "STRIPE_WEBHOOK_SECRET": webhook_secret,
+        **extra,
+    }
+
+
+def stripe_signature(secret: str, body: str, timestamp: int) -> str:
+    """Stripe's `Stripe-Signature` header: t=<time>,v1=HMAC-SHA256(secret, "<time>.<body>")."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(port: int, path: str, *, timeout: float = 30.0) -> None:
+    """Waits until GET path on 127.0.0.1:port answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"nothing answered 200 on 127.0.0.1:{port}{path} in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def start(command: list[str], *, env: dict[str, str], log: Path | None = None
+          ) -> subprocess.Popen:
+    """Starts a process in its own process group (stopped with its children by `stop`)."""
+    out = log.open("ab") if log else None
+    try:
+        return subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT if out else None)
+    finally:
+        if out:
+            out.close()
+
+
+def stop(process: subprocess.Popen, *, timeout: float = 30.0) -> None:
+    """SIGTERM to the process group, SIGKILL if it is still there after `timeout`."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass

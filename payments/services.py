@@ -507,6 +507,11 @@ def _apply_refund(
         row.stripe_checked_at = checked_at
         row.save(update_fields=["stripe_checked_at"])
         return row
+    if payment.status != Payment.Status.SUCCEEDED and payment.stripe_id:
+        # Only a succeeded charge can be refunded: the refund overtook the payment's own events
+        # (or they were lost), so bring the payment up to Stripe first, under the same lock.
+        _apply_intent(order, payment, gateway.payment_intent_retrieve(payment.stripe_id),
+                      source=source, stripe_event_id=stripe_event_id)
     if row is None:
         row = Refund(payment=payment, stripe_id=refund.id, amount=refund.amount,
                      currency=refund.currency)

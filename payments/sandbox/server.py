@@ -309,6 +309,9 @@ class Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "stripe-sandbox"
+    # A keep-alive client's next request otherwise waits for the delayed ACK of the last
+    # response's small final segment (Nagle): about 40 ms a call instead of about 1 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
@@ -601,6 +604,8 @@ def _three_d_secure_page(intent: dict[str, Any]) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Many workers connecting at once must queue, not be reset (socketserver's default is 5).
+    request_queue_size = 128
     app: SandboxApp
 
 

@@ -520,3 +520,23 @@ def test_worker_killed_mid_processing_applies_every_event_exactly_once(
         assert payment.status == "succeeded"
         assert payment.events.filter(kind=PaymentEvent.Kind.SUCCEEDED).count() == 1
         assert Order.objects.get(pk=payment.order_id).status == Order.Status.PAID
+
+
+@pytest.mark.django_db
+def test_refund_event_that_overtakes_the_payments_own_events_is_applied(sandbox):
+    payment = payment_start(order=make_order(unit_amount=3000))
+    intent = confirmed_at_stripe(payment)
+    refund = gateway.client().v1.refunds.create(
+        params={"payment_intent": intent.id, "amount": 1000}
+    )
+    early = store("evt_refund_first", "refund.created",
+                  {"id": refund.id, "object": "refund", "payment_intent": intent.id})
+
+    assert webhook_event_process(event_id=early.pk).status == WebhookEvent.Status.PROCESSED
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_received, payment.amount_refunded) == (
+        "succeeded", 3000, 1000
+    )
+    assert Order.objects.get(pk=payment.order_id).status == Order.Status.PARTIALLY_REFUNDED
+    kinds = list(payment.events.values_list("kind", flat=True))
+    assert kinds.index("succeeded") < kinds.index("refund_succeeded")

@@ -26,9 +26,11 @@ app.conf.CELERY_DB_REUSE_MAX = 1000
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_database_connections(**kwargs):
-    """Drops a connection that is broken, or older than CONN_MAX_AGE, as a request would."""
-    close_old_connections()
+def _close_old_database_connections(task=None, **kwargs):
+    """Drops a connection that is broken, or older than CONN_MAX_AGE, as a request would. Not
+    for a task run eagerly in the caller's process: that connection is the caller's."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        close_old_connections()
 
 
 @app.on_after_configure.connect

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from payments.models import WebhookLane
+
 
 @register(Tags.compatibility)
 def stripe_budget_below_web_timeout(app_configs, **kwargs):
@@ -16,6 +18,20 @@ def stripe_budget_below_web_timeout(app_configs, **kwargs):
                 hint="Lower STRIPE_REQUEST_BUDGET or raise WEB_TIMEOUT (gunicorn.conf.py "
                 "reads it), leaving a few seconds for the rest of the request.",
                 id="paydesk.E001",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def webhook_lanes_in_range(app_configs, **kwargs):
+    """Lanes are numbered 0 to MAX_LANES - 1 (a small integer column and a doorbell row each)."""
+    if not 1 <= settings.PAYDESK_WEBHOOK_LANES <= WebhookLane.MAX_LANES:
+        return [
+            Error(
+                f"PAYDESK_WEBHOOK_LANES is {settings.PAYDESK_WEBHOOK_LANES}; it must be from 1 "
+                f"to {WebhookLane.MAX_LANES}.",
+                id="paydesk.E002",
             )
         ]
     return []

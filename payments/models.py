@@ -265,6 +265,9 @@ class WebhookEvent(models.Model):
     stripe_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100, db_index=True)
     subject = models.CharField(max_length=300, blank=True)
+    lane = models.PositiveSmallIntegerField(
+        default=0, help_text="The WebhookLane whose drain applies this event (from its subject)"
+    )
     payload = models.JSONField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -286,7 +289,28 @@ class WebhookEvent(models.Model):
                 condition=Q(status__in=["failed", "pending"]),
                 name="webhook_event_open_subject",
             ),
+            models.Index(
+                fields=["lane", "received_at"],
+                condition=Q(status="pending"),
+                name="webhook_event_lane_pending",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class WebhookLane(models.Model):
+    """A doorbell for one lane of webhook subjects. Ingest rings it (sets `drain_requested`)
+    after storing an event, and asks a worker to drain the lane only when it was not rung yet;
+    the drain unsets it before it looks for events. So a burst of events costs one task per
+    lane, not one per event, and no event is left without a drain on its way (see
+    payments/webhooks/ingest.py). A lane's row is created the first time it is rung."""
+
+    MAX_LANES = 64
+
+    number = models.PositiveSmallIntegerField(primary_key=True)
+    drain_requested = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"lane {self.number}"

@@ -1,6 +1,6 @@
 """Celery tasks of payments: thin, take ids, safe to run twice, delegate to services.
 
-Webhook processing is routed to its own queue (CELERY_WEBHOOKS_QUEUE), so a burst of events
+Webhook lane drains are routed to their own queue (CELERY_WEBHOOKS_QUEUE), so a burst of events
 never delays other work, and other work never delays events."""
 
 from datetime import timedelta
@@ -15,8 +15,8 @@ from payments.webhooks import processing
 
 
 @shared_task(**IDEMPOTENT_TASK)
-def webhook_event_process(event_id: int) -> str:
-    return processing.webhook_event_process(event_id=event_id).status
+def webhook_lane_drain(lane: int) -> int:
+    return processing.webhook_lane_drain(lane=lane)
 
 
 @shared_task(**IDEMPOTENT_TASK)

@@ -151,7 +151,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 CELERY_WEBHOOKS_QUEUE = env.str("CELERY_WEBHOOKS_QUEUE", default="webhooks")
 CELERY_PDF_QUEUE = env.str("CELERY_PDF_QUEUE", default="pdf")
 CELERY_TASK_ROUTES = {
-    "payments.tasks.webhook_event_process": {"queue": CELERY_WEBHOOKS_QUEUE},
+    "payments.tasks.webhook_lane_drain": {"queue": CELERY_WEBHOOKS_QUEUE},
     "receipts.tasks.receipt_render_pdf": {"queue": CELERY_PDF_QUEUE},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -207,6 +207,9 @@ PAYDESK_RECONCILE_BATCH = env.int("PAYDESK_RECONCILE_BATCH", default=200)
 # Seconds: the checkout return page reads Stripe at most this often per payment (it refreshes
 # itself every 2 s, and a customer can reload it as fast as they like).
 PAYDESK_RETURN_PAGE_STRIPE_INTERVAL = env.float("PAYDESK_RETURN_PAGE_STRIPE_INTERVAL", default=3.0)
+# Webhook subjects are spread over this many lanes, each drained by one task at a time: about
+# the number of worker processes on the webhooks queue, or more (1 to 64).
+PAYDESK_WEBHOOK_LANES = env.int("PAYDESK_WEBHOOK_LANES", default=8)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"
 )

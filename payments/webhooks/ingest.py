@@ -2,31 +2,39 @@
 
 Ingest is one autocommit INSERT: no BEGIN/COMMIT round trips, no exception for a duplicate, and
 the body stored as Stripe sent it. It records the Stripe object the event is about (its
-subject), so a worker can apply every waiting event of one object with one read from Stripe.
-Events Paydesk has no use for are stored as ignored and never reach a worker.
+subject), so a worker can apply every waiting event of one object with one read from Stripe,
+and the lane of that subject. Events Paydesk has no use for are stored as ignored and never
+reach a worker.
 
-The hand-off publishes one processing task per stored event once the INSERT has committed. It
-keeps no state in the process: no timer, no batching window, no task that polls. If the broker
-is unreachable the event stays pending and the sweeper (processing.webhook_events_retry_due)
-enqueues it after STALE_PENDING.
+The hand-off is a doorbell per lane (WebhookLane), in the database: once the event's INSERT has
+committed, ingest rings its lane, and only the request that rings a silent lane publishes a
+drain task for it. A drain silences its lane before it looks for events, so an event is always
+either seen by a drain that looks after it was stored, or rings the lane again. A burst costs
+one task per lane instead of one per event, and the drain applies the burst's events of one
+payment with one Stripe read. Nothing lives in the process: no timer, no batching window, no
+task that polls. If the broker is unreachable the lane stays rung with no drain on its way; the
+sweeper (processing.webhook_events_retry_due) drains lanes whose events are older than
+STALE_PENDING.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from payments.models import WebhookEvent
+from payments.models import WebhookEvent, WebhookLane
 
 logger = logging.getLogger(__name__)
 
-PROCESS_TASK = "payments.tasks.webhook_event_process"
+DRAIN_TASK = "payments.tasks.webhook_lane_drain"
 # A pending event nobody applied within this long is enqueued again by the sweeper.
 STALE_PENDING = timedelta(minutes=2)
 NOT_HANDLED = "Paydesk does not act on this event type"
@@ -60,22 +68,28 @@ def subject_of(event_type: str, obj: Any) -> str:
     return subject if len(subject) <= SUBJECT_MAX_LENGTH else ""
 
 
+def lane_of(subject: str) -> int:
+    """The lane a subject's events are drained in: the same for every process (a CRC, not
+    Python's salted hash), so one subject is never applied by two drains of its own lane."""
+    return zlib.crc32(subject.encode()) % settings.PAYDESK_WEBHOOK_LANES
+
+
 @dataclass(frozen=True)
 class Stored:
     id: int
-    needs_processing: bool
+    lane: int | None  # None: stored as ignored, nothing to drain
 
 
 _INSERT = {
     "postgresql": "INSERT INTO payments_webhookevent"
-    " (stripe_id, type, subject, payload, status, attempts, last_error, received_at,"
+    " (stripe_id, type, subject, lane, payload, status, attempts, last_error, received_at,"
     " processed_at, next_attempt_at)"
-    " VALUES (%s, %s, %s, %s::jsonb, %s, 0, %s, %s, %s, %s)"
+    " VALUES (%s, %s, %s, %s, %s::jsonb, %s, 0, %s, %s, %s, %s)"
     " ON CONFLICT (stripe_id) DO NOTHING RETURNING id",
     "sqlite": "INSERT INTO payments_webhookevent"
-    " (stripe_id, type, subject, payload, status, attempts, last_error, received_at,"
+    " (stripe_id, type, subject, lane, payload, status, attempts, last_error, received_at,"
     " processed_at, next_attempt_at)"
-    " VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s, %s)"
+    " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s)"
     " ON CONFLICT (stripe_id) DO NOTHING RETURNING id",
 }
 
@@ -84,11 +98,12 @@ def webhook_event_store(
     *, event_id: str, event_type: str, subject: str, body: bytes, now: datetime | None = None
 ) -> Stored | None:
     """Stores a verified event's raw body once; None for a duplicate. An event without a
-    subject is stored as ignored; any other is pending, due for the sweeper after
-    STALE_PENDING unless a worker applies it first."""
+    subject is stored as ignored; any other is pending in its subject's lane, due for the
+    sweeper after STALE_PENDING unless a drain applies it first."""
     now = now or timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
-    if subject:
+    lane = lane_of(subject) if subject else None
+    if lane is not None:
         status, error, processed_at, sweep_at = (
             WebhookEvent.Status.PENDING, "", None, adapt(now + STALE_PENDING)
         )
@@ -99,19 +114,52 @@ def webhook_event_store(
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT[connection.vendor],
-            [event_id, event_type, subject, body.decode(), status, error, adapt(now),
+            [event_id, event_type, subject, lane or 0, body.decode(), status, error, adapt(now),
              processed_at, sweep_at],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    return Stored(id=row[0], needs_processing=bool(subject))
+    return Stored(id=row[0], lane=lane)
 
 
-def enqueue_processing(event_id: int) -> None:
-    """Publishes the processing task for one stored event (routed to the webhooks queue). A
-    broker failure is logged, not raised: the event is stored, and the sweeper enqueues it."""
+def lane_ring(lane: int) -> None:
+    """Rings a lane after an event in it has committed, and asks a worker to drain it if the
+    lane was silent. The common case (already rung: a drain is on its way and has not started
+    looking) is one read that takes no lock and writes nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT drain_requested FROM payments_webhooklane WHERE number = %s", [lane]
+        )
+        row = cursor.fetchone()
+        if row is not None and row[0]:
+            return
+        if row is None:
+            cursor.execute(
+                "INSERT INTO payments_webhooklane (number, drain_requested) VALUES (%s, %s)"
+                " ON CONFLICT (number) DO NOTHING RETURNING number",
+                [lane, True],
+            )
+        else:
+            cursor.execute(
+                "UPDATE payments_webhooklane SET drain_requested = %s"
+                " WHERE number = %s AND drain_requested = %s RETURNING number",
+                [True, lane, False],
+            )
+        rang_it = cursor.fetchone() is not None
+    if rang_it:
+        drain_publish(lane)
+
+
+def lane_silence(lane: int) -> None:
+    """A drain is starting: events stored from now on ring the lane again."""
+    WebhookLane.objects.filter(number=lane, drain_requested=True).update(drain_requested=False)
+
+
+def drain_publish(lane: int) -> None:
+    """Publishes the drain task for a lane (routed to the webhooks queue). A broker failure is
+    logged, not raised: the events are stored, and the sweeper drains the lane."""
     try:
-        current_app.send_task(PROCESS_TASK, args=(event_id,))
+        current_app.send_task(DRAIN_TASK, args=(lane,))
     except Exception:
-        logger.exception("could not enqueue webhook event %s; the sweeper will", event_id)
+        logger.exception("could not enqueue the drain of webhook lane %s; the sweeper will", lane)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from payments import gateway
 from payments.models import WebhookEvent
-from payments.webhooks.ingest import enqueue_processing, subject_of, webhook_event_store
+from payments.webhooks.ingest import lane_ring, subject_of, webhook_event_store
 
 MAX_PAYLOAD_BYTES = 512 * 1024
 # Stripe's events nest a handful of levels (event > data > object > charges > card > checks);
@@ -89,6 +89,8 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     )
     if stored is None:
         return JsonResponse({"received": True, "duplicate": True})
-    if stored.needs_processing:
-        transaction.on_commit(lambda: enqueue_processing(stored.id))
+    if stored.lane is not None:
+        # Outside a transaction (the view runs in autocommit) this rings at once: after the
+        # INSERT committed, which the doorbell's correctness depends on.
+        transaction.on_commit(lambda: lane_ring(stored.lane))
     return JsonResponse({"received": True})

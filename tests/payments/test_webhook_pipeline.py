@@ -18,14 +18,16 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from orders.models import Order
 from payments import gateway
-from payments.models import Payment, PaymentEvent, WebhookEvent
+from payments.models import Payment, PaymentEvent, WebhookEvent, WebhookLane
 from payments.services import _lock, payment_start
-from payments.webhooks import handlers
+from payments.webhooks import handlers, ingest, processing
 from payments.webhooks.ingest import (
+    DRAIN_TASK,
     NOT_HANDLED,
-    PROCESS_TASK,
     STALE_PENDING,
-    enqueue_processing,
+    drain_publish,
+    lane_of,
+    lane_ring,
     subject_of,
     webhook_event_store,
 )
@@ -34,6 +36,7 @@ from payments.webhooks.processing import (
     MAX_ATTEMPTS,
     webhook_event_process,
     webhook_events_retry_due,
+    webhook_lane_drain,
 )
 from payments.webhooks.views import NUL_CHARACTER, TOO_DEEP
 from tests.conftest import start_celery_worker, wait_for
@@ -169,6 +172,7 @@ def test_stored_event_names_its_subject_and_is_handed_over_on_commit(
 
     event = WebhookEvent.objects.get()
     assert (event.subject, event.status) == ("payment_intent:pi_9", "pending")
+    assert event.lane == lane_of("payment_intent:pi_9")
     assert event.next_attempt_at == event.received_at + STALE_PENDING
     assert len(callbacks) == 1
 
@@ -358,6 +362,124 @@ def test_metadata_naming_a_payment_of_another_amount_is_not_attached(sandbox):
     assert Payment.objects.get(pk=payment.pk).stripe_id is None
 
 
+# --- The hand-off: one drain per lane, not one task per event ---------------------------------
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Records the lanes whose drain was published (and still publishes them)."""
+    lanes: list[int] = []
+    real = ingest.drain_publish
+
+    def recording(lane):
+        lanes.append(lane)
+        real(lane)
+
+    monkeypatch.setattr(ingest, "drain_publish", recording)
+    monkeypatch.setattr(processing, "drain_publish", recording)
+    return lanes
+
+
+@pytest.mark.django_db
+def test_ringing_a_silent_lane_publishes_one_drain_until_the_drain_silences_it(published):
+    lane_ring(3)
+    lane_ring(3)
+    lane_ring(3)
+    assert published == [3]
+    assert WebhookLane.objects.get(number=3).drain_requested
+
+    webhook_lane_drain(lane=3)  # nothing waiting; it silenced the lane first
+    lane_ring(3)
+
+    assert published == [3, 3]
+
+
+@pytest.mark.django_db
+def test_a_burst_of_events_costs_one_drain_per_lane(
+    client, settings, published, django_capture_on_commit_callbacks
+):
+    settings.PAYDESK_WEBHOOK_LANES = 2
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    for n in range(30):
+        body = event_body(f"evt_burst_{n}", obj={"id": f"pi_{n}", "object": "payment_intent"})
+        with django_capture_on_commit_callbacks(execute=True):  # the view runs in autocommit
+            assert post(client, body, signed(body, secret)).status_code == 200
+
+    assert sorted(published) == sorted({lane_of(f"payment_intent:pi_{n}") for n in range(30)})
+    assert set(WebhookEvent.objects.values_list("lane", flat=True)) == {0, 1}
+
+
+@pytest.mark.django_db
+def test_drain_applies_its_lane_with_one_read_per_payment(sandbox, settings, monkeypatch):
+    settings.PAYDESK_WEBHOOK_LANES = 1
+    payments = [payment_start(order=make_order(unit_amount=500 + n)) for n in range(3)]
+    for payment in payments:
+        intent = confirmed_at_stripe(payment)
+        charge = {"id": intent.charge_id, "object": "charge", "payment_intent": intent.id}
+        store(f"evt_pi_{payment.pk}", "payment_intent.succeeded", intent.raw)
+        store(f"evt_ch_{payment.pk}", "charge.succeeded", charge)
+    reads = ReadCounter(monkeypatch)
+
+    assert webhook_lane_drain(lane=0) == 6
+
+    assert sorted(reads.intent_ids) == sorted(p.stripe_id for p in payments)
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert set(Payment.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+@pytest.mark.django_db
+def test_drain_stops_after_its_bound_and_rings_its_lane_again(
+    sandbox, settings, monkeypatch, published
+):
+    settings.PAYDESK_WEBHOOK_LANES = 1
+    monkeypatch.setattr(processing, "DRAIN_SUBJECTS", 2)
+    payments = [payment_start(order=make_order()) for _ in range(3)]
+    for payment in payments:
+        store(f"evt_{payment.pk}", "payment_intent.succeeded", confirmed_at_stripe(payment).raw)
+
+    assert webhook_lane_drain(lane=0) == 2
+    assert published == [0]  # the rest is left to the next drain, not to this one
+    assert webhook_lane_drain(lane=0) == 1
+    assert published == [0]
+    assert set(Payment.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+@pytest.mark.django_db
+def test_sweeper_drains_the_lanes_of_events_whose_drain_was_lost(
+    sandbox, settings, published, django_capture_on_commit_callbacks
+):
+    settings.PAYDESK_WEBHOOK_LANES = 4
+    payment = payment_start(order=make_order())
+    event = store("evt_lost", "payment_intent.succeeded", confirmed_at_stripe(payment).raw)
+    WebhookLane.objects.update_or_create(number=event.lane, defaults={"drain_requested": True})
+
+    assert webhook_events_retry_due(now=timezone.now()) == 0  # not stale yet
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_events_retry_due(now=timezone.now() + STALE_PENDING) == 1
+
+    assert published == [event.lane]  # although the lane was rung: its drain was the lost one
+    webhook_lane_drain(lane=event.lane)
+    assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+
+
+@pytest.mark.django_db
+def test_lowering_the_number_of_lanes_moves_swept_events_into_range(
+    sandbox, settings, published, django_capture_on_commit_callbacks
+):
+    settings.PAYDESK_WEBHOOK_LANES = 64
+    payment = payment_start(order=make_order())
+    event = store("evt_far", "payment_intent.succeeded", confirmed_at_stripe(payment).raw)
+    WebhookEvent.objects.filter(pk=event.pk).update(lane=63)
+    settings.PAYDESK_WEBHOOK_LANES = 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_retry_due(now=timezone.now() + STALE_PENDING)
+
+    event.refresh_from_db()
+    assert event.lane == lane_of(event.subject) < 2
+    assert published == [event.lane]
+
+
 # --- Queues -------------------------------------------------------------------------------------
 
 
@@ -365,7 +487,7 @@ def test_processing_is_routed_to_the_webhooks_queue_and_beat_jobs_are_not():
     route = celery_app.amqp.router.route
     queue = django_settings.CELERY_WEBHOOKS_QUEUE
 
-    assert route({}, PROCESS_TASK)["queue"].name == queue
+    assert route({}, DRAIN_TASK)["queue"].name == queue
     for other in ("payments.tasks.webhook_events_retry_due",
                   "payments.tasks.payments_cancel_abandoned"):
         assert route({}, other)["queue"].name == django_settings.CELERY_TASK_DEFAULT_QUEUE
@@ -386,13 +508,8 @@ def test_a_burst_of_webhook_tasks_does_not_starve_other_work(celery_worker, tmp_
 
     from tests.support.tasks import record_username
 
-    done = WebhookEvent.objects.bulk_create(
-        WebhookEvent(stripe_id=f"evt_burst_{n}", type="payment_intent.succeeded",
-                     subject=f"payment_intent:pi_{n}", payload={}, status="processed")
-        for n in range(1500)
-    )
-    for event in done:  # each a real task; applied already, so each finds nothing to do
-        enqueue_processing(event.pk)
+    for _ in range(1500):  # each a real drain task, of a lane with nothing waiting
+        drain_publish(0)
     user = get_user_model().objects.create(username="not-starved")
     marker = tmp_path / "marker"
     record_username.delay(user.pk, str(marker))
@@ -488,8 +605,8 @@ def test_worker_killed_mid_processing_applies_every_event_exactly_once(
         concurrency=2,
     )
     try:
-        for event in events:
-            enqueue_processing(event.pk)
+        for lane in {event.lane for event in events}:
+            drain_publish(lane)
         wait_for(lambda: not sandbox.app.faults or all(
             f.remaining == 0 for f in sandbox.app.faults), timeout=20,
             what="the worker to be inside its Stripe reads")

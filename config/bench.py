@@ -20,8 +20,8 @@ def insert_only(request):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO payments_webhookevent"
-            " (stripe_id, type, subject, payload, status, attempts, last_error, received_at)"
-            " VALUES (%s, 'bench.floor', '', %s, 'ignored', 0, '', now())",
+            " (stripe_id, type, subject, lane, payload, status, attempts, last_error,"
+            " received_at) VALUES (%s, 'bench.floor', '', 0, %s, 'ignored', 0, '', now())",
             [f"bench_{uuid.uuid4().hex}", request.body.decode()],
         )
     return HttpResponse(b'{"received": true}', content_type="application/json")

@@ -176,7 +176,7 @@ def main() -> None:
         results: dict[str, dict] = {}
         for name, path in (("floor", "/bench/insert-only/"), ("webhook", "/webhooks/stripe/")):
             warm = work / f"{name}-warm.txt"
-            write_events(warm, 3000, f"{name}warm")
+            write_events(warm, 10000, f"{name}warm")
             wrk(path, warm, 2, args.connections, args.threads)
             peak_events = work / f"{name}-peak.txt"
             write_events(peak_events, args.events, f"{name}peak")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 # Playwright's sync API keeps an event loop running in the test thread; Django would otherwise
-# refuse database work during test-database setup and teardown (../shared/notes/browser-tests.md).
+# refuse database work during test-database setup and teardown.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

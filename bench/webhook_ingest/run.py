@@ -49,7 +49,7 @@ PORT = 8765
 SECRET = "whsec_bench_" + "0" * 24
 BENCH_DB = "paydesk_bench"
 QUEUE = "paydesk-bench"
-FIXTURES = REPO.parent / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = REPO / "vendor" / "stripe" / "fixtures3.json"
 
 
 def fail(reason: str) -> None:

@@ -1,5 +1,5 @@
 """Real-browser tests: pytest-playwright driving Debian's Chromium against pytest-django's
-live_server (../shared/notes/browser-tests.md).
+live_server (never `playwright install`: it downloads a browser).
 
 Every test under tests/browser/ is marked `browser` automatically. A test asks for `page` (a
 fresh browser context at the desktop viewport, whose relative URLs resolve against the live

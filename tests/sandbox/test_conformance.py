@@ -1,5 +1,5 @@
 """Every object the sandbox serves has every top-level key of Stripe's published fixture for
-that resource (``../shared/stripe/fixtures3.json``), with a compatible JSON type."""
+that resource (``vendor/stripe/fixtures3.json``), with a compatible JSON type."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 from tests.sandbox.conftest import raw_request
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = Path(__file__).resolve().parents[2] / "vendor" / "stripe" / "fixtures3.json"
 
 # Keys Stripe's API reference documents as nullable although the fixture shows a value;
 # the sandbox returns null for them in the situations listed.

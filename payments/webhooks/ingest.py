@@ -35,7 +35,7 @@ from payments.models import WebhookEvent, WebhookLane
 logger = logging.getLogger(__name__)
 
 DRAIN_TASK = "payments.tasks.webhook_lane_drain"
-# A pending event nobody applied within this long is enqueued again by the sweeper.
+# A pending event nobody applied within this long makes the sweeper drain its lane.
 STALE_PENDING = timedelta(minutes=2)
 NOT_HANDLED = "Paydesk does not act on this event type"
 SUBJECT_MAX_LENGTH = WebhookEvent._meta.get_field("subject").max_length
@@ -69,8 +69,8 @@ def subject_of(event_type: str, obj: Any) -> str:
 
 
 def lane_of(subject: str) -> int:
-    """The lane a subject's events are drained in: the same for every process (a CRC, not
-    Python's salted hash), so one subject is never applied by two drains of its own lane."""
+    """The lane a subject's events are drained in. A CRC, not Python's hash (salted per
+    process), so every web process puts one subject's events in the same lane."""
     return zlib.crc32(subject.encode()) % settings.PAYDESK_WEBHOOK_LANES
 
 

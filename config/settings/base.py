@@ -175,10 +175,41 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Stripe (reached only through payments/gateway.py) ----------------------------------------
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_sandbox")
-STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_sandbox")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="whsec_sandbox")
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111") or None
+# The offline sandbox's values are public. They are the defaults only with the sandbox's key or
+# DEBUG on: a production key talks to Stripe unless STRIPE_API_BASE says otherwise, and without
+# its own webhook secret and publishable key Paydesk refuses to start (anyone could sign events
+# with the sandbox's secret). config/checks.py refuses the mixtures (paydesk.E003 to E008).
+SANDBOX_SECRET_KEY = "sk_test_sandbox"  # noqa: S105 - the sandbox's public key
+SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
+SANDBOX_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105 - the sandbox's public signing secret
+SANDBOX_API_BASE = "http://127.0.0.1:12111"
+MISSING_STRIPE_MESSAGE = (
+    "{names} not set. With DEBUG off and a Stripe key (STRIPE_SECRET_KEY is not the sandbox's "
+    "sk_test_sandbox), Paydesk refuses to start on the sandbox's public defaults: set each from "
+    "the Stripe Dashboard (the webhook endpoint's signing secret, the publishable key of the same "
+    "mode as STRIPE_SECRET_KEY)."
+)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default=SANDBOX_SECRET_KEY)
+_sandbox_defaults = DEBUG or STRIPE_SECRET_KEY == SANDBOX_SECRET_KEY
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+if _sandbox_defaults:
+    STRIPE_PUBLISHABLE_KEY = STRIPE_PUBLISHABLE_KEY or SANDBOX_PUBLISHABLE_KEY
+    STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET or SANDBOX_WEBHOOK_SECRET
+_missing = [
+    name
+    for name, value in (
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET),
+        ("STRIPE_PUBLISHABLE_KEY", STRIPE_PUBLISHABLE_KEY),
+    )
+    if not value
+]
+if _missing:
+    raise ImproperlyConfigured(MISSING_STRIPE_MESSAGE.format(names=" and ".join(_missing)))
+# Empty means Stripe itself.
+STRIPE_API_BASE = (
+    env.str("STRIPE_API_BASE", default=SANDBOX_API_BASE if _sandbox_defaults else "") or None
+)
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # Seconds. Each attempt's timeouts, the SDK's retries of a failed attempt, and the budget that
 # bounds one call, retries included, and every web request's Stripe calls together. The budget

@@ -149,6 +149,8 @@ AXES_FAILURE_LIMIT = env.int("PAYDESK_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("PAYDESK_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Quiet: no start-up banner on every manage.py command; attempts are still logged (masked).
+AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
 

@@ -22,6 +22,13 @@ _CVC = re.compile(
     re.IGNORECASE,
 )
 
+# A password field's value in a form body, query string, JSON or repr: `password=...`,
+# `"new_password1": "..."`, `passwd: ...`.
+_PASSWORD = re.compile(
+    r"(\b\w*passw(?:or)?d\w*['\"]?\s*[:=]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s&'\",}]+)",
+    re.IGNORECASE,
+)
+
 
 def _luhn_valid(digits: str) -> bool:
     total = 0
@@ -38,12 +45,18 @@ def _redact_card(match: re.Match) -> str:
     return REDACTED if 13 <= len(digits) <= 19 and _luhn_valid(digits) else match.group(0)
 
 
+def _redact_password(match: re.Match) -> str:
+    quote = match.group(0)[len(match.group(1))]
+    return match.group(1) + (quote + REDACTED + quote if quote in "'\"" else REDACTED)
+
+
 def scrub(text: str) -> str:
-    """`text` with card numbers (Luhn-valid 13-19 digits), CVCs, Stripe secret keys, webhook
-    secrets and Authorization header values replaced by [REDACTED]."""
+    """`text` with card numbers (Luhn-valid 13-19 digits), CVCs, passwords, Stripe secret keys,
+    webhook secrets and Authorization header values replaced by [REDACTED]."""
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = _SECRET_KEY.sub(REDACTED, text)
     text = _CVC.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _PASSWORD.sub(_redact_password, text)
     return _CARD_CANDIDATE.sub(_redact_card, text)
 
 

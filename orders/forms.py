@@ -1,4 +1,6 @@
-"""The shop's "Buy" form: one catalogue price and a quantity. The amount is never a field."""
+"""The shop's "Buy" form: one catalogue price, a quantity and the form's one-time submission
+token (a double click submits the same token twice and gets one order). The amount is never a
+field."""
 
 from django import forms
 
@@ -6,6 +8,7 @@ from orders.selectors import prices_for_sale
 from orders.services import BAD_QUANTITY, MAX_QUANTITY
 
 UNKNOWN_PRICE = "This item is not for sale."
+FORM_EXPIRED = "This page has expired: please buy again from the shop."
 
 
 class BuyForm(forms.Form):
@@ -25,4 +28,8 @@ class BuyForm(forms.Form):
             "max_value": BAD_QUANTITY,
         },
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "class": "quantity-input"}),
+    )
+    submission_token = forms.UUIDField(
+        widget=forms.HiddenInput,
+        error_messages={"invalid": FORM_EXPIRED, "required": FORM_EXPIRED},
     )

@@ -7,11 +7,36 @@ computed on the server from its lines, never taken from a client.
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Mod
+from django.db.models.lookups import Exact
 from django.urls import reverse
 
+from payments.money import (
+    KNOWN_CURRENCIES,
+    THREE_DECIMAL_CURRENCIES,
+    Money,
+    exponent,
+    validate_amount,
+)
+
 CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
+
+PRICE_NOT_POSITIVE = "A price must be more than zero."
+
+# The money rules (payments/money.py) as conditions the database checks and the shop filters by.
+# The currency list comes from Babel's CLDR data: a Babel upgrade that changes it shows up as a
+# missing migration in `make lint`.
+PRICE_CURRENCY_KNOWN = Q(currency__in=sorted(KNOWN_CURRENCIES))
+PRICE_AMOUNT_POSITIVE = Q(unit_amount__gt=0)
+PRICE_THREE_DECIMAL_ENDS_IN_0 = ~Q(currency__in=sorted(THREE_DECIMAL_CURRENCIES)) | Q(
+    Exact(Mod("unit_amount", 10), 0)
+)
+PRICE_FOLLOWS_MONEY_RULES = (
+    PRICE_CURRENCY_KNOWN & PRICE_AMOUNT_POSITIVE & PRICE_THREE_DECIMAL_ENDS_IN_0
+)
 
 
 def new_order_number() -> str:
@@ -46,14 +71,35 @@ class Price(models.Model):
     class Meta:
         ordering = ["product__name", "currency"]
         constraints = [
-            models.CheckConstraint(condition=CURRENCY_CODE, name="price_currency_iso"),
-            models.CheckConstraint(condition=Q(unit_amount__gt=0), name="price_amount_positive"),
+            models.CheckConstraint(condition=PRICE_CURRENCY_KNOWN, name="price_currency_known"),
+            models.CheckConstraint(condition=PRICE_AMOUNT_POSITIVE, name="price_amount_positive"),
+            models.CheckConstraint(
+                condition=PRICE_THREE_DECIMAL_ENDS_IN_0, name="price_three_decimal_ends_in_0"
+            ),
         ]
 
     def __str__(self) -> str:
-        from payments.money import Money
+        try:
+            amount = Money(self.unit_amount, self.currency).format()
+        except (TypeError, ValueError):
+            # A row from before the money rules: still named, so the admin can show and fix it.
+            amount = f"{self.unit_amount} {self.currency}"
+        return f"{self.product.name} · {amount}"
 
-        return f"{self.product.name} · {Money(self.unit_amount, self.currency).format()}"
+    def clean(self) -> None:
+        """The money rules, each on its field, so the admin shows the error next to it."""
+        try:
+            exponent(self.currency)
+        except ValueError as exc:
+            raise ValidationError({"currency": str(exc)}) from exc
+        if type(self.unit_amount) is not int:
+            return  # the field's own validation reports it
+        if self.unit_amount <= 0:
+            raise ValidationError({"unit_amount": PRICE_NOT_POSITIVE})
+        try:
+            validate_amount(self.unit_amount, self.currency)
+        except ValueError as exc:
+            raise ValidationError({"unit_amount": str(exc)}) from exc
 
 
 class Order(models.Model):
@@ -69,6 +115,13 @@ class Order(models.Model):
 
     number = models.CharField(max_length=20, unique=True, default=new_order_number)
     checkout_token = models.CharField(max_length=64, unique=True, default=new_checkout_token)
+    submission_token = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The shop form submission that created this order: a second submission of "
+        "the same form returns this order instead of creating another",
+    )
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
     )
@@ -83,6 +136,9 @@ class Order(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=CURRENCY_CODE, name="order_currency_iso"),
+            models.UniqueConstraint(
+                fields=["customer", "submission_token"], name="order_unique_submission"
+            ),
         ]
         indexes = [models.Index(fields=["customer", "-created_at"])]
 
@@ -96,9 +152,7 @@ class Order(models.Model):
         return reverse("payments:checkout", kwargs={"token": self.checkout_token})
 
     @property
-    def total(self):
-        from payments.money import Money
-
+    def total(self) -> Money:
         return Money(self.total_amount, self.currency)
 
     def is_payable(self) -> bool:

@@ -137,3 +137,28 @@ def rate_limit() -> StripeError:
         code="rate_limit",
         saved=False,
     )
+
+
+def invalid_currency(value: str, supported: tuple[str, ...], param: str = "currency"):
+    """Stripe's answer to a currency it does not support (``xyz``, ``12``)."""
+    return StripeError(
+        400,
+        f"Invalid currency: {value.lower()}. Stripe currently supports these currencies: "
+        f"{', '.join(supported)}",
+        param=param,
+        saved=False,
+    )
+
+
+def amount_too_large(maximum: str, param: str = "amount") -> StripeError:
+    return StripeError(
+        400, f"Amount must be no more than {maximum}", code="amount_too_large", param=param,
+        saved=False,
+    )
+
+
+def cannot_expand(field: str, hint: str | None = None) -> StripeError:
+    message = f"This property cannot be expanded ({field})."
+    if hint:
+        message += f" You may want to try expanding '{hint}' instead."
+    return StripeError(400, message, saved=False)

@@ -49,6 +49,21 @@ API_VERSION = "2026-10-28.endive"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105 - a public test-only signing secret
 FAULT_MODES = ("500", "429", "timeout", "slow")
+# Every event type the sandbox emits; each is one of Stripe's (its OpenAPI spec's list,
+# vendor/stripe/event_types.json, plus refund.failed, added in API version 2024-10-28).
+EVENT_TYPES = frozenset({
+    "charge.captured", "charge.dispute.closed", "charge.dispute.created",
+    "charge.dispute.funds_reinstated", "charge.dispute.funds_withdrawn",
+    "charge.dispute.updated", "charge.failed", "charge.refund.updated", "charge.refunded",
+    "charge.succeeded", "customer.created", "customer.deleted", "customer.updated",
+    "payment_intent.amount_capturable_updated", "payment_intent.canceled",
+    "payment_intent.created", "payment_intent.payment_failed",
+    "payment_intent.requires_action", "payment_intent.succeeded", "payment_method.attached",
+    "payment_method.detached", "payment_method.updated", "price.created", "product.created",
+    "product.updated", "refund.created", "refund.failed", "refund.updated",
+    "setup_intent.canceled", "setup_intent.created", "setup_intent.requires_action",
+    "setup_intent.setup_failed", "setup_intent.succeeded",
+})
 
 
 @dataclass
@@ -137,6 +152,8 @@ class SandboxApp:
         obj: dict[str, Any],
         previous: dict[str, Any] | None = None,
     ) -> None:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"{event_type!r} is not an event type the sandbox emits")
         endpoints = self.dispatcher.matching(event_type) + [
             Endpoint(e["url"], e["_secret"], tuple(e["enabled_events"]), e["id"])
             for e in self.store.all("webhook_endpoints")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from payments.sandbox import errors
+from payments.sandbox.currencies import MAXIMUM_AMOUNT, SUPPORTED, display_amount
 from payments.sandbox.store import new_id, now, render
 
 if TYPE_CHECKING:
@@ -116,31 +117,70 @@ def _expand_paths(params: Params | dict[str, Any] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+# What Stripe can expand on each object the sandbox serves: the fields Stripe's OpenAPI spec
+# marks with ``x-expansionResources`` (vendor/stripe/expandable_fields.json), plus the ids inside
+# sub-objects, written as paths. A charge's ``refunds`` list is always included here, so
+# expanding it is accepted and changes nothing.
+EXPANDABLE: dict[str, frozenset[str]] = {
+    "payment_intent": frozenset({"application", "customer", "invoice", "latest_charge",
+                                 "on_behalf_of", "payment_method", "review"}),
+    "charge": frozenset({"application", "application_fee", "balance_transaction", "customer",
+                         "failure_balance_transaction", "invoice", "on_behalf_of",
+                         "payment_intent", "refunds", "review", "source_transfer",
+                         "transfer"}),
+    "payment_method": frozenset({"customer"}),
+    "customer": frozenset({"default_source", "test_clock",
+                           "invoice_settings.default_payment_method"}),
+    "refund": frozenset({"balance_transaction", "charge", "failure_balance_transaction",
+                         "payment_intent", "source_transfer_reversal", "transfer_reversal"}),
+    "dispute": frozenset({"charge", "payment_intent"}),
+    "setup_intent": frozenset({"application", "customer", "latest_attempt", "mandate",
+                               "on_behalf_of", "payment_method", "single_use_mandate"}),
+    "product": frozenset({"default_price", "tax_code"}),
+    "price": frozenset({"product"}),
+}
+MAX_EXPAND_DEPTH = 4
+
+
 def expand_path(ctx: Ctx, node: Any, parts: list[str], full: str) -> None:
-    """Replace the id at ``parts`` inside ``node`` with the object, as Stripe's expand does."""
-    if not isinstance(node, dict) or parts[0] not in node:
+    """Replace the id at ``parts`` inside ``node`` with the object, as Stripe's expand does:
+    only fields Stripe can expand, at most four levels deep."""
+    _check_depth(full)
+    _expand(ctx, node, parts, EXPANDABLE.get(node.get("object"), frozenset()))
+
+
+def _check_depth(path: str) -> None:
+    if len(path.split(".")) > MAX_EXPAND_DEPTH:
         raise errors.StripeError(
-            400, f"This property cannot be expanded ({full}).", param="expand", saved=False
+            400, "You cannot expand more than 4 levels of a property.", saved=False
         )
+
+
+def _expand(ctx: Ctx, node: dict[str, Any], parts: list[str], allowed: frozenset[str]) -> None:
     key, rest = parts[0], parts[1:]
+    inner = frozenset(a[len(key) + 1 :] for a in allowed if a.startswith(key + "."))
+    if key not in node or (key not in allowed and not (inner and rest)):
+        raise errors.cannot_expand(key)
     value = node[key]
+    if key not in allowed:  # a sub-object on the way to an expandable id
+        if isinstance(value, dict):
+            _expand(ctx, value, rest, inner)
+        return
     if isinstance(value, str):
         collection = PREFIXES.get(value.split("_", 1)[0], (None,))[0]
         target = ctx.store.get(collection, value) if collection else None
         if target is None:
-            raise errors.StripeError(
-                400, f"This property cannot be expanded ({full}).", param="expand",
-                saved=False,
-            )
+            raise errors.cannot_expand(key)
         node[key] = value = ctx.app.render(target)
-    if value is None:
+    if not rest or not isinstance(value, dict):
         return
-    if rest:
-        if key == "data" and isinstance(value, list):
-            for item in value:
-                expand_path(ctx, item, rest, full)
-        else:
-            expand_path(ctx, value, rest, full)
+    if value.get("object") == "list":
+        if rest[0] != "data" or len(rest) < 2:
+            raise errors.cannot_expand(rest[0])
+        for item in value["data"]:
+            _expand(ctx, item, rest[1:], EXPANDABLE.get(item.get("object"), frozenset()))
+    else:
+        _expand(ctx, value, rest, EXPANDABLE.get(value.get("object"), frozenset()))
 
 
 class Params:
@@ -157,6 +197,7 @@ class Params:
         for key in required:
             if raw.get(key) in (None, ""):
                 raise errors.missing_parameter(key)
+        _check_metadata(raw.get("metadata"))
 
     def __contains__(self, name: str) -> bool:
         return name in self.raw
@@ -191,6 +232,22 @@ class Params:
                 "parameter_invalid_integer",
             )
         return number
+
+    def amount(self, name: str, currency: str, minimum: int = 1) -> int | None:
+        """An amount in minor units, at most Stripe's eight digits."""
+        number = self.int(name, minimum=minimum)
+        if number is not None and number > MAXIMUM_AMOUNT:
+            raise errors.amount_too_large(display_amount(MAXIMUM_AMOUNT, currency), name)
+        return number
+
+    def currency(self, name: str = "currency") -> str | None:
+        """A currency Stripe supports, lowercased; Stripe's 400 for any other."""
+        value = self.str(name)
+        if value is None:
+            return None
+        if value.lower() not in SUPPORTED:
+            raise errors.invalid_currency(value, SUPPORTED, name)
+        return value.lower()
 
     def bool(self, name: str, default: bool = False) -> bool:
         value = self.raw.get(name)
@@ -231,8 +288,36 @@ class Params:
                 merged.pop(key, None)
             else:
                 merged[key] = str(item)
+        if len(merged) > METADATA_KEYS:
+            raise errors.invalid_parameter(
+                "metadata",
+                f"Metadata can have up to {METADATA_KEYS} keys, but you've set {len(merged)}.",
+            )
         return merged
 
+
+def _check_metadata(value: Any) -> None:
+    """Stripe's per-key limits, checked before an endpoint changes anything."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if len(key) > METADATA_KEY_LENGTH:
+            raise errors.invalid_parameter(
+                "metadata",
+                f"Invalid key: {key} must be a string under {METADATA_KEY_LENGTH} characters",
+            )
+        if not isinstance(item, str) or len(item) > METADATA_VALUE_LENGTH:
+            raise errors.invalid_parameter(
+                "metadata",
+                f"Invalid val: {item} must be a string under {METADATA_VALUE_LENGTH} characters",
+            )
+
+
+# Stripe's metadata limits (docs.stripe.com/api/metadata): 50 keys, keys up to 40 characters,
+# values up to 500.
+METADATA_KEYS = 50
+METADATA_KEY_LENGTH = 40
+METADATA_VALUE_LENGTH = 500
 
 LIST_PARAMS = ("limit", "starting_after", "ending_before", "created")
 
@@ -279,7 +364,12 @@ def list_response(
             page = items[-limit:]
     else:
         page = items[:limit]
-    paths = [p[len("data.") :] for p in _expand_paths(params) if p.startswith("data.")]
+    paths = []
+    for path in _expand_paths(params):
+        if not path.startswith("data."):
+            raise errors.cannot_expand(path.split(".")[0], f"data.{path}")
+        _check_depth(path)
+        paths.append(path[len("data.") :])
     return 200, {
         "object": "list",
         "data": [ctx.render(o, paths) for o in page],

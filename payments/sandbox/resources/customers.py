@@ -100,8 +100,11 @@ def _apply(ctx: Ctx, customer, params: Params) -> None:
 
 @route("GET", "/v1/customers/{customer_id}")
 def retrieve(ctx: Ctx, raw, customer_id):
-    customer = ctx.get("customers", customer_id)
-    return ctx.respond(customer, Params(raw))
+    params = Params(raw)
+    stub = ctx.store.get("deleted_customers", customer_id)
+    if stub is not None:  # Stripe answers a deleted customer with its stub, not a 404
+        return 200, ctx.render(stub)
+    return ctx.respond(ctx.get("customers", customer_id), params)
 
 
 @route("POST", "/v1/customers/{customer_id}")
@@ -119,7 +122,12 @@ def delete(ctx: Ctx, raw, customer_id):
     customer = ctx.get("customers", customer_id)
     ctx.store.remove("customers", customer_id)
     ctx.emit("customer.deleted", customer)
-    return 200, {"id": customer_id, "object": "customer", "deleted": True}
+    stub = ctx.store.add("deleted_customers", deleted_stub(customer_id))
+    return 200, ctx.render(stub)
+
+
+def deleted_stub(customer_id: str) -> dict[str, object]:
+    return {"id": customer_id, "object": "customer", "deleted": True}
 
 
 @route("GET", "/v1/customers")

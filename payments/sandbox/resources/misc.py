@@ -179,7 +179,7 @@ PRICE_PARAMS = ("currency", "unit_amount", "product", "product_data", "recurring
 
 
 def _build_price(ctx: Ctx, params: Params, product_id: str):
-    currency = params.str("currency")
+    currency = params.currency()
     if not currency:
         raise errors.missing_parameter("currency")
     amount = params.int("unit_amount", minimum=0)

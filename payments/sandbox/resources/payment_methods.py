@@ -251,3 +251,14 @@ def list_payment_methods(ctx: Ctx, raw):
 def list_for_customer(ctx: Ctx, raw, customer_id):
     params = Params(raw, allowed=(*LIST_PARAMS, "type", "allow_redisplay"))
     return _list(ctx, params, customer_id, f"/v1/customers/{customer_id}/payment_methods")
+
+
+@route("GET", "/v1/customers/{customer_id}/payment_methods/{pm_id}")
+def retrieve_for_customer(ctx: Ctx, raw, customer_id, pm_id):
+    """A PaymentMethod attached to this customer; any other is a 404, as on Stripe."""
+    params = Params(raw)
+    ctx.get("customers", customer_id, "customer")
+    payment_method = ctx.store.get("payment_methods", pm_id)
+    if payment_method is None or payment_method["customer"] != customer_id:
+        raise errors.resource_missing("payment_method", pm_id, "payment_method")
+    return ctx.respond(payment_method, params)

@@ -8,3 +8,9 @@ paydesk.E001 refuses a budget that is not (both read WEB_TIMEOUT).
 import os
 
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+
+# An access log on stdout (an operator may name a file with --access-logfile), and the error log
+# on stderr; both go through Paydesk's scrubber, so a card number, CVC, key or client secret in a
+# request line or a Referer is written as [REDACTED].
+accesslog = "-"
+logger_class = "config.gunicorn_logging.GunicornLogger"

@@ -7,7 +7,7 @@ receipts' PDF rendering has its own `pdf` queue so heavy rendering never delays 
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -31,6 +31,17 @@ def _close_old_database_connections(task=None, **kwargs):
     for a task run eagerly in the caller's process: that connection is the caller's."""
     if task is not None and not getattr(task.request, "is_eager", False):
         close_old_connections()
+
+
+@setup_logging.connect
+def _use_paydesk_logging(**kwargs):
+    """Worker and beat log through Paydesk's LOGGING (scrubbed, at DJANGO_LOG_LEVEL; `--loglevel`
+    is not used): with a receiver here Celery neither replaces the root logger's handlers nor
+    gives task loggers an unscrubbed handler of its own."""
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
 
 @app.on_after_configure.connect

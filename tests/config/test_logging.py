@@ -79,3 +79,84 @@ def test_traceback_is_scrubbed_and_json_lines_are_valid(logged):
     assert "5555555555554444" not in handler.lines[0]
     assert "sk_test_abcdef" not in handler.lines[0]
     assert REDACTED in record["exc_info"]
+
+
+def test_client_secrets_and_url_encoded_secrets_are_scrubbed():
+    assert scrub("pi_3PdkAbc_secret_Zq9yLw and seti_1Nx_secret_Q2w") == f"{REDACTED} and {REDACTED}"
+    assert scrub('{"client_secret": "anything"}') == f'{{"client_secret": "{REDACTED}"}}'
+    assert scrub("?payment_intent=pi_3PdkAbc&payment_intent_client_secret=x1&y=2") == (
+        f"?payment_intent=pi_3PdkAbc&payment_intent_client_secret={REDACTED}&y=2"
+    )
+    # As a browser sends them: brackets percent-encoded, spaces as `+`.
+    line = scrub('"GET /pay?card%5Bcvc%5D=314&pan=4000+0000+0000+0002 HTTP/1.1" 404')
+    assert line == f'"GET /pay?card[cvc]={REDACTED}&pan={REDACTED} HTTP/1.1" 404'
+    # An encoded token without a secret is left as it was.
+    assert scrub("/search?q=a+b&x=%2F") == "/search?q=a+b&x=%2F"
+
+
+# What a browser can put in a URL (a card or key pasted in the wrong place, the 3-D Secure
+# return URL), and what no log line may then hold.
+SECRET_QUERY = (
+    "number=4242424242424242&pan=4000+0000+0000+0002&cvc=314&card%5Bcvc%5D=271"
+    "&key=sk_live_51HxAbCdEfGh&payment_intent=pi_3PdkAbc"
+    "&payment_intent_client_secret=pi_3PdkAbc_secret_Zq9yLw&redirect_status=succeeded"
+)
+LEAKS = (
+    "4242424242424242", "4000+0000+0000+0002", "cvc=314", "cvc%5D=271", "cvc]=271",
+    "sk_live_51HxAbCdEfGh", "Zq9yLw", "4000000000000002",
+)
+
+
+def assert_scrubbed(text: str) -> None:
+    for leak in LEAKS:
+        assert leak not in text, f"{leak!r} was logged:\n{text}"
+    assert REDACTED in text
+
+
+@pytest.fixture
+def console_output(settings):
+    """The console handler Paydesk's LOGGING installed (with its scrub filter), writing into a
+    buffer, in the production JSON format."""
+    import io
+
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    (console,) = logging.getLogger().handlers
+    buffer = io.StringIO()
+    previous_stream, previous_formatter = console.setStream(buffer), console.formatter
+    console.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    yield buffer
+    console.setStream(previous_stream)
+    console.setFormatter(previous_formatter)
+
+
+@pytest.mark.django_db
+def test_django_request_records_and_their_json_request_field_are_scrubbed(console_output, client):
+    response = client.get(
+        f"/checkout/no-such-token/return/4000000000000002/?{SECRET_QUERY}",
+        HTTP_REFERER=f"https://shop.example/pay?{SECRET_QUERY}",
+    )
+    assert response.status_code == 404
+
+    lines = console_output.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]
+    (not_found,) = [r for r in records if r["name"] == "django.request"]
+    assert not_found["message"] == f"Not Found: /checkout/no-such-token/return/{REDACTED}/"
+    # Django's extra: the request, whose repr carries the query string.
+    assert not_found["request"].startswith("<WSGIRequest: GET '/checkout/no-such-token/return/")
+    assert_scrubbed(not_found["request"])
+    assert_scrubbed(console_output.getvalue())
+
+
+def test_django_loggers_write_only_through_the_scrubbed_console(settings):
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    # Django's defaults give `django` an unscrubbed DEBUG console and `django.server` (runserver's
+    # access lines) a handler of its own that does not propagate.
+    for name in ("django", "django.server", "django.request"):
+        logger = logging.getLogger(name)
+        assert logger.handlers == [] and logger.propagate, name
+    (console,) = logging.getLogger().handlers
+    assert any(isinstance(f, ScrubSecretsFilter) for f in console.filters)

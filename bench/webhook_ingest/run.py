@@ -166,10 +166,13 @@ def main() -> None:
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
 
     work = Path(tempfile.mkdtemp(prefix="paydesk-bench-"))
+    # gunicorn writes its (scrubbed) access log as production does; to a file, not the terminal.
+    log_dir = REPO / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
     server = start(
         [str(Path(py).with_name("gunicorn")), "config.wsgi:application", "--workers", "2",
          "--worker-class", "sync", "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
-        env=env,
+        env=env, log=log_dir / "webhook_ingest-gunicorn.log",
     )
     try:
         wait_http(PORT, "/healthz")

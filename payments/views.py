@@ -7,13 +7,14 @@ then either
   without JavaScript; or
 - payment-element mode: Stripe's Payment Element, confirmed in the browser by Stripe.js.
 
-Response codes of the test-card POST: 303 to the return page (paid or processing) or to the
-3-D Secure page; 400 for an unknown test card; 402 Payment Required when the card is declined
-(the page is re-rendered with Stripe's decline message and the form, so the customer can pick
-another card; a distinct code keeps declines visible in access logs and tests); 503 when the
-payment service fails before anything could be charged. When the confirmation's answer does not
-come back (timeout, Stripe error, a request with the same key still running), the charge may
-still go through: 303 to the return page, which shows the waiting page until Stripe settles it.
+Response codes of the test-card POST: 303 to the return page (paid or processing) or to the 3-D
+Secure page; 400 for an unknown test card; 402 Payment Required when the card is declined (the
+page is re-rendered with the reason in the customer's words, `customer_failure_message`, and the
+form with no card chosen, so the customer picks another card; a distinct code keeps declines
+visible in access logs and tests); 503 when the payment service fails before anything could be
+charged. When the confirmation's answer does not come back (timeout, Stripe error, a request
+with the same key still running), the charge may still go through: 303 to the return page, which
+shows the waiting page until Stripe settles it.
 Every page is the customer's own: another customer's token is a 404.
 """
 
@@ -43,7 +44,7 @@ from payments.checkout import (
     CONFIRMING_PAYMENT_DETAIL,
     NEEDS_AUTHENTICATION_PAGE,
     PAYMENT_CANCELED,
-    failure_message,
+    customer_failure_message,
 )
 from payments.forms import TestCardForm
 from payments.models import Payment
@@ -193,7 +194,8 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
         return _render_checkout(request, order, payment=payment)
 
     if request.method != "POST":
-        return _render_checkout(request, order, payment=payment, form=TestCardForm())
+        form = TestCardForm(preselect=not payment.failure_code)
+        return _render_checkout(request, order, payment=payment, form=form)
     form = TestCardForm(request.POST)
     if not form.is_valid():
         return _render_checkout(request, order, payment=payment, form=form, status=400)
@@ -208,8 +210,10 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
         messages.info(request, str(exc))
         return redirect(order)
     except gateway.CardDeclined as exc:
+        # A fresh form with nothing chosen: the declined card is not offered again by default.
         return _render_checkout(
-            request, order, payment=payment, form=form, error=exc.message, status=402
+            request, order, payment=payment, form=TestCardForm(preselect=False), status=402,
+            error=customer_failure_message(failure_code=exc.code, decline_code=exc.decline_code),
         )
     except gateway.InvalidRequest as exc:
         if exc.code != gateway.INTENT_UNEXPECTED_STATE:
@@ -281,8 +285,8 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
             return _render_waiting(request, context)
         if not payment.failure_code:  # nothing was tried yet: back to choosing a card
             return redirect(order.get_checkout_url())
-        context["failure"] = failure_message(
-            failure_code=payment.failure_code, failure_message=payment.failure_message
+        context["failure"] = customer_failure_message(
+            failure_code=payment.failure_code, decline_code=payment.decline_code
         )
         return render(request, "payments/checkout_failed.html", context)
     if payment.status == Payment.Status.REQUIRES_ACTION:

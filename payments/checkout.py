@@ -66,8 +66,58 @@ def customer_payment_status(*, status: str, failure_code: str) -> str:
     return _CUSTOMER_PAYMENT_STATUS.get(status, status)
 
 
-def failure_message(*, failure_code: str, failure_message: str) -> str:
-    """What to tell a customer whose payment ended back at requires_payment_method."""
-    if failure_code == AUTHENTICATION_FAILURE_CODE:
-        return AUTHENTICATION_FAILED
-    return failure_message or PAYMENT_FAILED
+# Why a payment failed, in the customer's words, by Stripe's decline code or error code
+# (https://docs.stripe.com/declines/codes). Stripe's own message is for developers and staff (the
+# admin shows it); customers only ever see these. A card reported lost, stolen or fraudulent reads
+# as a plain decline, as Stripe advises: the customer's bank tells them more.
+CARD_DECLINED = "Your bank declined this card. Please use another card, or contact your bank."
+INSUFFICIENT_FUNDS = "Your bank declined this card for insufficient funds. Please use another card."
+CARD_EXPIRED = "This card has expired. Please use another card."
+INCORRECT_CVC = "The card's security code (CVC) is incorrect. Please check it, or use another card."
+INCORRECT_NUMBER = "The card number is incorrect. Please check it, or use another card."
+CARD_NOT_SUPPORTED = "This card cannot be used for this purchase. Please use another card."
+PROCESSING_ERROR = (
+    "Your bank could not process this card just now. Your card was not charged. "
+    "Please try again in a moment."
+)
+AUTHENTICATION_REQUIRED = (
+    "Your bank needs you to confirm this payment. Please try again and complete your bank's check."
+)
+
+_CUSTOMER_FAILURE = {
+    AUTHENTICATION_FAILURE_CODE: AUTHENTICATION_FAILED,
+    "authentication_required": AUTHENTICATION_REQUIRED,
+    "insufficient_funds": INSUFFICIENT_FUNDS,
+    "card_velocity_exceeded": INSUFFICIENT_FUNDS,
+    "withdrawal_count_limit_exceeded": INSUFFICIENT_FUNDS,
+    "expired_card": CARD_EXPIRED,
+    "incorrect_cvc": INCORRECT_CVC,
+    "invalid_cvc": INCORRECT_CVC,
+    "incorrect_number": INCORRECT_NUMBER,
+    "invalid_number": INCORRECT_NUMBER,
+    "card_not_supported": CARD_NOT_SUPPORTED,
+    "currency_not_supported": CARD_NOT_SUPPORTED,
+    "processing_error": PROCESSING_ERROR,
+    "try_again_later": PROCESSING_ERROR,
+    "issuer_not_available": PROCESSING_ERROR,
+    "reenter_transaction": PROCESSING_ERROR,
+    "card_declined": CARD_DECLINED,
+    "generic_decline": CARD_DECLINED,
+    "do_not_honor": CARD_DECLINED,
+    "lost_card": CARD_DECLINED,
+    "stolen_card": CARD_DECLINED,
+    "pickup_card": CARD_DECLINED,
+    "fraudulent": CARD_DECLINED,
+    "call_issuer": CARD_DECLINED,
+}
+
+
+def customer_failure_message(*, failure_code: str, decline_code: str) -> str:
+    """Why a payment failed, in the customer's words: the decline code when Stripe gives one we
+    know (it is the more precise), else the error code, else PAYMENT_FAILED. Never Stripe's own
+    message, which is written for developers."""
+    return (
+        _CUSTOMER_FAILURE.get(decline_code)
+        or _CUSTOMER_FAILURE.get(failure_code)
+        or PAYMENT_FAILED
+    )

@@ -16,3 +16,10 @@ class TestCardForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"invalid_choice": UNKNOWN_TEST_CARD, "required": UNKNOWN_TEST_CARD},
     )
+
+    def __init__(self, *args, preselect: bool = True, **kwargs):
+        """`preselect=False` (after a failed payment): no card is chosen in advance, so the
+        customer picks one again rather than resubmitting the card that just failed."""
+        super().__init__(*args, **kwargs)
+        if not preselect:
+            self.fields["payment_method"].initial = None

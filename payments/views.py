@@ -7,13 +7,14 @@ then either
   without JavaScript; or
 - payment-element mode: Stripe's Payment Element, confirmed in the browser by Stripe.js.
 
-Response codes of the test-card POST: 303 to the return page (paid or processing) or to the
-3-D Secure page; 400 for an unknown test card; 402 Payment Required when the card is declined
-(the page is re-rendered with Stripe's decline message and the form, so the customer can pick
-another card; a distinct code keeps declines visible in access logs and tests); 503 when the
-payment service fails before anything could be charged. When the confirmation's answer does not
-come back (timeout, Stripe error, a request with the same key still running), the charge may
-still go through: 303 to the return page, which shows the waiting page until Stripe settles it.
+Response codes of the test-card POST: 303 to the return page (paid or processing) or to the 3-D
+Secure page; 400 for an unknown test card; 402 Payment Required when the card is declined (the
+page is re-rendered with the reason in the customer's words, `customer_failure_message`, and the
+form with no card chosen, so the customer picks another card; a distinct code keeps declines
+visible in access logs and tests); 503 when the payment service fails before anything could be
+charged. When the confirmation's answer does not come back (timeout, Stripe error, a request
+with the same key still running), the charge may still go through: 303 to the return page, which
+shows the waiting page until Stripe settles it.
 Every page is the customer's own: another customer's token is a 404.
 """
 
@@ -25,6 +26,7 @@ from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -42,7 +44,7 @@ from payments.checkout import (
     CONFIRMING_PAYMENT_DETAIL,
     NEEDS_AUTHENTICATION_PAGE,
     PAYMENT_CANCELED,
-    failure_message,
+    customer_failure_message,
 )
 from payments.forms import TestCardForm
 from payments.models import Payment
@@ -51,8 +53,8 @@ from payments.services import PaymentError, payment_confirm, payment_refresh, pa
 
 # Stripe's published directives for Stripe.js and the Payment Element
 # (https://docs.stripe.com/security/guide#content-security-policy), plus m.stripe.network,
-# the origin of Stripe.js's fraud-signals frame. Only these origins may run scripts, be framed
-# or be fetched from on checkout pages; styles and images are left to Stripe's own needs.
+# the origin of Stripe.js's fraud-signals frame. On the checkout pages these origins are added
+# to the site's policy (default-src 'self'): Stripe's card fields draw inside Stripe's frames.
 STRIPE_SCRIPT_SRC = ("https://js.stripe.com", "https://*.js.stripe.com")
 STRIPE_FRAME_SRC = (
     "https://js.stripe.com",
@@ -79,33 +81,30 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def checkout_content_security_policy() -> str:
-    form_action = ["'self'", *STRIPE_REDIRECT_ORIGINS]
+def checkout_csp_update() -> dict[str, list[str]]:
+    """What the checkout pages add to the site's policy (settings.CONTENT_SECURITY_POLICY):
+    Stripe's origins, and the sandbox's 3-D Secure page while Paydesk talks to the sandbox."""
+    form_action = list(STRIPE_REDIRECT_ORIGINS)
     if settings.STRIPE_API_BASE:
         form_action.append(_origin(settings.STRIPE_API_BASE))
-    directives = {
-        "script-src": ["'self'", *STRIPE_SCRIPT_SRC],
+    return {
+        "script-src": list(STRIPE_SCRIPT_SRC),
         "frame-src": list(STRIPE_FRAME_SRC),
-        "connect-src": ["'self'", *STRIPE_CONNECT_SRC],
+        "connect-src": list(STRIPE_CONNECT_SRC),
         "form-action": form_action,
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "frame-ancestors": ["'none'"],
     }
-    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
 View = Callable[..., HttpResponse]
 
 
 def stripe_content_security_policy(view: View) -> View:
-    """Adds the checkout's Content-Security-Policy header to the view's responses."""
+    """Extends the site's Content-Security-Policy with Stripe's origins on the view's responses
+    (django-csp's csp_update, applied per request: the sandbox's address is a setting)."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.headers.setdefault("Content-Security-Policy", checkout_content_security_policy())
-        return response
+        return csp_update(checkout_csp_update())(view)(request, *args, **kwargs)
 
     return wrapped
 
@@ -195,7 +194,8 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
         return _render_checkout(request, order, payment=payment)
 
     if request.method != "POST":
-        return _render_checkout(request, order, payment=payment, form=TestCardForm())
+        form = TestCardForm(preselect=not payment.failure_code)
+        return _render_checkout(request, order, payment=payment, form=form)
     form = TestCardForm(request.POST)
     if not form.is_valid():
         return _render_checkout(request, order, payment=payment, form=form, status=400)
@@ -210,8 +210,10 @@ def checkout(request: HttpRequest, token: str) -> HttpResponse:
         messages.info(request, str(exc))
         return redirect(order)
     except gateway.CardDeclined as exc:
+        # A fresh form with nothing chosen: the declined card is not offered again by default.
         return _render_checkout(
-            request, order, payment=payment, form=form, error=exc.message, status=402
+            request, order, payment=payment, form=TestCardForm(preselect=False), status=402,
+            error=customer_failure_message(failure_code=exc.code, decline_code=exc.decline_code),
         )
     except gateway.InvalidRequest as exc:
         if exc.code != gateway.INTENT_UNEXPECTED_STATE:
@@ -283,8 +285,8 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
             return _render_waiting(request, context)
         if not payment.failure_code:  # nothing was tried yet: back to choosing a card
             return redirect(order.get_checkout_url())
-        context["failure"] = failure_message(
-            failure_code=payment.failure_code, failure_message=payment.failure_message
+        context["failure"] = customer_failure_message(
+            failure_code=payment.failure_code, decline_code=payment.decline_code
         )
         return render(request, "payments/checkout_failed.html", context)
     if payment.status == Payment.Status.REQUIRES_ACTION:

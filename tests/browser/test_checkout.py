@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.models import Order
-from payments.checkout import AUTHENTICATION_FAILED
+from payments.checkout import AUTHENTICATION_FAILED, CARD_DECLINED, INSUFFICIENT_FUNDS
 from tests.browser.test_site import horizontal_overflow
 from tests.factories import PriceFactory
 
@@ -81,7 +81,10 @@ def test_declined_card_shows_the_reason_then_another_card_succeeds(shopper, scre
 
     expect(page).to_have_url(CHECKOUT_URL)
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("Your card has insufficient funds.")
+    expect(alert).to_contain_text(INSUFFICIENT_FUNDS)
+    # The declined card is not chosen again for the customer: nothing is.
+    expect(page.get_by_label("Visa — declined: insufficient funds", exact=True)).not_to_be_checked()
+    expect(page.locator('input[name="payment_method"]:checked')).to_have_count(0)
     screenshot("decline")
 
     pay_with(page, "Visa — succeeds")
@@ -118,8 +121,12 @@ def test_failed_3ds_explains_and_the_customer_pays_with_another_card(shopper, sc
     expect(page.get_by_role("alert")).to_have_text(AUTHENTICATION_FAILED)
     screenshot("3ds-failed")
 
-    page.get_by_role("link", name="Back to checkout").click()
+    page.get_by_role("link", name="View the order").click()
+    expect(page.locator(".payment-failure")).to_have_text(AUTHENTICATION_FAILED)
+    expect(page.get_by_text("PaymentMethod")).to_have_count(0)
+    page.get_by_role("link", name="Pay now").click()
     expect(page).to_have_url(CHECKOUT_URL)
+    expect(page.locator('input[name="payment_method"]:checked')).to_have_count(0)
     pay_with(page, "Mastercard — succeeds")
     expect(page.get_by_role("heading", name="Payment received")).to_be_visible()
     expect(page.get_by_text("Mastercard •••• 4444")).to_be_visible()
@@ -140,7 +147,7 @@ def test_phone_layout_of_shop_checkout_decline_and_orders(
     screenshot("checkout-375", of=page)
 
     pay_with(page, "Visa — declined: lost card")
-    expect(page.get_by_role("alert")).to_contain_text("Your card was declined.")
+    expect(page.get_by_role("alert")).to_contain_text(CARD_DECLINED)
     assert horizontal_overflow(page) == 0
     screenshot("decline-375", of=page)
 

@@ -9,7 +9,14 @@ from django.urls import reverse
 
 from orders.models import Order
 from payments import gateway
-from payments.checkout import AUTHENTICATION_FAILED, UNKNOWN_TEST_CARD
+from payments.checkout import (
+    AUTHENTICATION_FAILED,
+    CARD_DECLINED,
+    CARD_EXPIRED,
+    INCORRECT_CVC,
+    INSUFFICIENT_FUNDS,
+    UNKNOWN_TEST_CARD,
+)
 from payments.models import Payment
 from payments.services import ORDER_NOT_PAYABLE
 from tests.factories import make_order
@@ -84,12 +91,12 @@ def test_paying_with_visa_goes_to_the_success_page(sandbox, customer_client, ord
     assert f'href="{order.get_absolute_url()}"' in html
 
 
-def test_a_decline_shows_stripes_message_and_the_form_again(sandbox, customer_client, order):
+def test_a_decline_shows_the_reason_and_the_form_again(sandbox, customer_client, order):
     response = pay(customer_client, order, "pm_card_visa_chargeDeclinedInsufficientFunds")
 
     assert response.status_code == 402
     html = response.content.decode()
-    assert 'role="alert"' in html and "Your card has insufficient funds." in html
+    assert 'role="alert"' in html and INSUFFICIENT_FUNDS in html
     assert 'name="payment_method"' in html
     order.refresh_from_db()
     assert order.status == Order.Status.FAILED
@@ -110,9 +117,10 @@ def test_a_decline_shows_stripes_message_and_the_form_again(sandbox, customer_cl
 @pytest.mark.parametrize(
     ("card", "message"),
     [
-        ("pm_card_visa_chargeDeclined", "Your card was declined."),
-        ("pm_card_chargeDeclinedExpiredCard", "Your card has expired."),
-        ("pm_card_chargeDeclinedIncorrectCvc", "Your card's security code is incorrect."),
+        ("pm_card_visa_chargeDeclined", CARD_DECLINED),
+        ("pm_card_visa_chargeDeclinedLostCard", CARD_DECLINED),
+        ("pm_card_chargeDeclinedExpiredCard", CARD_EXPIRED),
+        ("pm_card_chargeDeclinedIncorrectCvc", INCORRECT_CVC),
     ],
 )
 def test_other_declines_show_their_messages(sandbox, customer_client, order, card, message):

@@ -1,11 +1,14 @@
 """Fixtures shared by the whole suite: real services, started by the suite itself."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import quote
+from urllib.request import urlopen
 
 import pytest
 
@@ -42,12 +45,7 @@ class CeleryWorker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_celery_worker(
@@ -112,6 +110,46 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, sandbox_
         )
     yield worker
     worker.stop()
+
+
+def stop_process(process: subprocess.Popen, *, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still running after `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_web_process(
+    command: list[str], *, env: dict[str, str], port: int, log_path: Path, probe: str = "/healthz"
+) -> subprocess.Popen:
+    """Runs a web server `command` from the repo root with `env`, its output in `log_path`, and
+    returns it once `probe` on `port` answers (any status); fails the test if it exits first."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+
+    def answering():
+        if process.poll() is not None:
+            pytest.fail(f"{' '.join(command[:4])} exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            urlopen(f"http://127.0.0.1:{port}{probe}", timeout=2).close()
+        except HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
+
+    wait_for(answering, timeout=30, interval=0.1, what=f"{command[2]} to answer")
+    return process
 
 
 def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):

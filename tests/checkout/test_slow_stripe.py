@@ -4,8 +4,6 @@ outcome once Stripe finishes. Proven with Django's test client and with the real
 
 import os
 import re
-import socket
-import subprocess
 import sys
 
 import pytest
@@ -20,7 +18,7 @@ from payments import gateway
 from payments.checkout import CONFIRMING_PAYMENT, CONFIRMING_PAYMENT_DETAIL
 from payments.models import Payment
 from payments.views import UNKNOWN_CONFIRMATION_SESSION_KEY
-from tests.conftest import REPO_ROOT, database_url_for, wait_for
+from tests.conftest import database_url_for, free_port, start_web_process, stop_process, wait_for
 from tests.factories import make_order
 
 PAID_PAGE = "Payment received"
@@ -107,17 +105,11 @@ REQUEST_BUDGET = 3
 SLOW_CONFIRM = 8.0  # beyond gunicorn's timeout: without the budget the worker is killed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def gunicorn(sandbox, tmp_path):
     """`gunicorn config.wsgi` from the repo root (so it reads gunicorn.conf.py), one sync worker,
     on the test database and the session's sandbox, with WEB_TIMEOUT and the budget small."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -131,31 +123,13 @@ def gunicorn(sandbox, tmp_path):
         "PYTHONUNBUFFERED": "1",
     }
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def answering():
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            requests.get(f"{base}/healthz", timeout=2)
-        except requests.ConnectionError:
-            return False
-        return True
-
-    wait_for(answering, timeout=30, interval=0.1, what="gunicorn to answer")
-    yield base, log_path
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    process = start_web_process(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1"],
+        env=env, port=port, log_path=log_path,
+    )
+    yield f"http://127.0.0.1:{port}", log_path
+    stop_process(process, timeout=10)
 
 
 @pytest.mark.django_db(transaction=True)

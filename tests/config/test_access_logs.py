@@ -3,8 +3,6 @@ up), runserver (as `make run` starts it) and a Celery worker write a request lin
 record with its card number, CVC, secret key and client secret as [REDACTED]."""
 
 import os
-import socket
-import subprocess
 import sys
 
 import pytest
@@ -12,19 +10,19 @@ import requests
 from django.db import connection
 
 from tests.config.test_logging import SECRET_QUERY, assert_scrubbed
-from tests.conftest import REPO_ROOT, database_url_for, wait_for
+from tests.conftest import (
+    database_url_for,
+    free_port,
+    start_web_process,
+    stop_process,
+    wait_for,
+)
 from tests.support.tasks import log_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET_PATH = f"/checkout/no-such-token/return/4000000000000002/?{SECRET_QUERY}"
 SECRET_REFERER = f"https://shop.example/pay?{SECRET_QUERY}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(command: list[str], port: int, log_path):
@@ -35,30 +33,8 @@ def _serve(command: list[str], port: int, log_path):
         "DATABASE_URL": database_url_for(connection.settings_dict),
         "PYTHONUNBUFFERED": "1",
     }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-
-    def answering():
-        if process.poll() is not None:
-            pytest.fail(f"{command[2]} exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            requests.get(f"http://127.0.0.1:{port}/no-such-page/", timeout=2)
-        except requests.ConnectionError:
-            return False
-        return True
-
-    wait_for(answering, timeout=30, interval=0.1, what=f"{command[2]} to answer")
-    return process
-
-
-def _stop(process) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    return start_web_process(command, env=env, port=port, log_path=log_path,
+                             probe="/no-such-page/")
 
 
 def _request_with_secrets(port: int) -> None:
@@ -73,7 +49,7 @@ def _access_lines(log_path, marker: str) -> list[str]:
 
 
 def test_gunicorn_access_and_error_logs_are_scrubbed(tmp_path):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "gunicorn.log"
     # No --access-logfile: gunicorn.conf.py turns the access log on.
     process = _serve([sys.executable, "-m", "gunicorn", "config.wsgi",
@@ -82,7 +58,7 @@ def test_gunicorn_access_and_error_logs_are_scrubbed(tmp_path):
         _request_with_secrets(port)
         wait_for(lambda: _access_lines(log_path, '" 404 '), what="gunicorn's access line")
     finally:
-        _stop(process)
+        stop_process(process)
 
     log = log_path.read_text()
     (access_line,) = _access_lines(log_path, '" 404 ')
@@ -93,7 +69,7 @@ def test_gunicorn_access_and_error_logs_are_scrubbed(tmp_path):
 
 
 def test_runserver_access_lines_are_scrubbed(tmp_path):
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "runserver.log"
     process = _serve([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}",
                       "--noreload", "--skip-checks"], port, log_path)
@@ -101,7 +77,7 @@ def test_runserver_access_lines_are_scrubbed(tmp_path):
         _request_with_secrets(port)
         wait_for(lambda: _access_lines(log_path, "django.server"), what="runserver's access line")
     finally:
-        _stop(process)
+        stop_process(process)
 
     log = log_path.read_text()
     (access_line,) = _access_lines(log_path, "django.server")

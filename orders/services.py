@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from money import Money, sum_money
 from orders.models import Order, OrderLine, Price
-from payments.money import Money, sum_money
 
 EMPTY_ORDER = "An order needs at least one item."
 MIXED_CURRENCIES = "All items of one order must be priced in the same currency."

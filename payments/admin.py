@@ -6,6 +6,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from money import Money
 from payments.models import (
     Customer,
     Dispute,
@@ -15,7 +16,6 @@ from payments.models import (
     Refund,
     WebhookEvent,
 )
-from payments.money import Money
 from payments.webhooks.processing import webhook_event_reprocess
 
 

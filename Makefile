@@ -24,7 +24,7 @@ TEST_BROKER_URL ?= $(if $(CELERY_BROKER_URL),$(CELERY_BROKER_URL),redis://127.0.
 help:
 	@echo "make run    set up (venv, install, migrate, demo data) and start web, worker, beat, sandbox"
 	@echo "make test   the whole suite against PostgreSQL, Redis, the sandbox and Chromium"
-	@echo "make lint   ruff and the migrations check"
+	@echo "make lint   ruff, the migrations check and the import-linter contracts"
 	@echo "make bench  the benchmarks under bench/ (results: docs/benchmarks.md)"
 
 $(RUNTIME_STAMP): requirements.txt
@@ -66,6 +66,8 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	DJANGO_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+	@# The layering (pyproject.toml [tool.importlinter]); it is fast enough to skip its cache.
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(DEV_STAMP)
 	@ls bench/*/run.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }

@@ -1,6 +1,6 @@
 """The catalogue (Product, Price) and what customers buy (Order, OrderLine).
 
-Amounts are integers in the currency's minor unit (payments/money.py); an order's total is
+Amounts are integers in the currency's minor unit (money/__init__.py); an order's total is
 computed on the server from its lines, never taken from a client.
 """
 
@@ -14,7 +14,7 @@ from django.db.models.functions import Mod
 from django.db.models.lookups import Exact
 from django.urls import reverse
 
-from payments.money import (
+from money import (
     KNOWN_CURRENCIES,
     THREE_DECIMAL_CURRENCIES,
     Money,
@@ -26,7 +26,7 @@ CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
 
 PRICE_NOT_POSITIVE = "A price must be more than zero."
 
-# The money rules (payments/money.py) as conditions the database checks and the shop filters by.
+# The money rules (money/__init__.py) as conditions the database checks and the shop filters by.
 # The currency list comes from Babel's CLDR data: a Babel upgrade that changes it shows up as a
 # missing migration in `make lint`.
 PRICE_CURRENCY_KNOWN = Q(currency__in=sorted(KNOWN_CURRENCIES))

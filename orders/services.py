@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from money import Money, sum_money
 from orders.models import Order, OrderLine, Price
-from payments.money import Money, sum_money
 
 EMPTY_ORDER = "An order needs at least one item."
 MIXED_CURRENCIES = "All items of one order must be priced in the same currency."
@@ -111,34 +111,3 @@ def _same_submission(order: Order, lines: list[tuple[Price, int, Money]]) -> Ord
         raise OrderError(SUBMISSION_REUSED)
     return order
 
-
-def order_refresh_status(*, order: Order) -> Order:
-    """Sets the order's status from its payments. The caller holds the order's row lock."""
-    from payments.models import Payment
-
-    payments = list(order.payments.all())
-    paid_at_before = order.paid_at
-    succeeded = next((p for p in payments if p.status == Payment.Status.SUCCEEDED), None)
-    live = next((p for p in payments if p.status != Payment.Status.CANCELED), None)
-    if succeeded is not None:
-        if succeeded.amount_refunded and succeeded.amount_refunded >= succeeded.amount_received:
-            status = Order.Status.REFUNDED
-        elif succeeded.amount_refunded:
-            status = Order.Status.PARTIALLY_REFUNDED
-        else:
-            status = Order.Status.PAID
-        order.paid_at = order.paid_at or succeeded.succeeded_at
-    elif order.status == Order.Status.CANCELED:
-        status = Order.Status.CANCELED
-    elif (
-        live is not None
-        and live.failure_code
-        and live.status == Payment.Status.REQUIRES_PAYMENT_METHOD
-    ):
-        status = Order.Status.FAILED
-    else:
-        status = Order.Status.PENDING
-    if status != order.status or order.paid_at != paid_at_before:
-        order.status = status
-        order.save(update_fields=["status", "paid_at", "updated_at"])
-    return order

@@ -6,6 +6,8 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from orders.admin import OrderAdmin, ReadOnlyInline, money
+from orders.models import Order
 from payments.models import (
     Customer,
     Dispute,
@@ -15,12 +17,7 @@ from payments.models import (
     Refund,
     WebhookEvent,
 )
-from payments.money import Money
 from payments.webhooks.processing import webhook_event_reprocess
-
-
-def money(amount: int | None, currency: str) -> str:
-    return "—" if amount is None else Money(amount, currency).format()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,18 +30,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -181,3 +166,21 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             webhook_event_reprocess(event=event)
             count += 1
         self.message_user(request, f"{count} event(s) queued for processing.")
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ("stripe_id", "status", "amount", "amount_received", "amount_refunded",
+              "card_brand", "card_last4", "created_at")
+    readonly_fields = fields
+
+
+class OrderWithPaymentsAdmin(OrderAdmin):
+    """The order page with its payments: payments extends the orders app's admin, so orders
+    need not import payments."""
+
+    inlines = [*OrderAdmin.inlines, PaymentInline]
+
+
+admin.site.unregister(Order)
+admin.site.register(Order, OrderWithPaymentsAdmin)

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
+from money import Money
 from orders.models import CURRENCY_CODE, Order
 
 
@@ -111,9 +112,7 @@ class Payment(models.Model):
         return self.stripe_id or f"payment {self.pk} (not yet at Stripe)"
 
     @property
-    def money(self):
-        from payments.money import Money
-
+    def money(self) -> Money:
         return Money(self.amount, self.currency)
 
     def is_terminal(self) -> bool:

@@ -21,7 +21,6 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from orders.models import Order
-from orders.services import order_refresh_status
 from payments import gateway
 from payments.gateway import PaymentIntentData
 from payments.models import Customer, Dispute, Payment, PaymentEvent, PaymentMethod, Refund
@@ -37,6 +36,39 @@ ABANDONED_REASON = "abandoned"
 
 class PaymentError(Exception):
     """A payment service refused; the message is safe to show."""
+
+
+def order_refresh_status(*, order: Order) -> Order:
+    """Sets the order's status from its payments. The caller holds the order's row lock.
+
+    It lives with payments, not orders: the status follows Payment's states, and orders imports
+    nothing of payments (DESIGN.md, "Apps depend one way")."""
+    payments = list(order.payments.all())
+    paid_at_before = order.paid_at
+    succeeded = next((p for p in payments if p.status == Payment.Status.SUCCEEDED), None)
+    live = next((p for p in payments if p.status != Payment.Status.CANCELED), None)
+    if succeeded is not None:
+        if succeeded.amount_refunded and succeeded.amount_refunded >= succeeded.amount_received:
+            status = Order.Status.REFUNDED
+        elif succeeded.amount_refunded:
+            status = Order.Status.PARTIALLY_REFUNDED
+        else:
+            status = Order.Status.PAID
+        order.paid_at = order.paid_at or succeeded.succeeded_at
+    elif order.status == Order.Status.CANCELED:
+        status = Order.Status.CANCELED
+    elif (
+        live is not None
+        and live.failure_code
+        and live.status == Payment.Status.REQUIRES_PAYMENT_METHOD
+    ):
+        status = Order.Status.FAILED
+    else:
+        status = Order.Status.PENDING
+    if status != order.status or order.paid_at != paid_at_before:
+        order.status = status
+        order.save(update_fields=["status", "paid_at", "updated_at"])
+    return order
 
 
 # --- Locks and the ledger -----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-APPS = ("orders", "payments", "recovery", "receipts", "config")
+APPS = ("money", "orders", "payments", "recovery", "receipts", "config")
 MONEY_WORDS = ("amount", "total", "price", "money")
 
 

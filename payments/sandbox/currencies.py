@@ -1,7 +1,7 @@
 """How many decimals a currency's amounts have, for the sandbox's own pages.
 
 Stripe's lists (docs.stripe.com/currencies); the sandbox imports nothing of Paydesk, so it keeps
-its own copy of the table payments/money.py also follows.
+its own copy of the table money/__init__.py also follows.
 """
 
 ZERO_DECIMAL = frozenset({

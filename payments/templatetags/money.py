@@ -3,7 +3,7 @@
 
 from django import template
 
-from payments.money import Money
+from money import Money
 
 register = template.Library()
 

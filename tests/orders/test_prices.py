@@ -9,14 +9,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from orders.forms import UNKNOWN_PRICE
-from orders.models import PRICE_NOT_POSITIVE, Order, Price, Product
-from orders.services import PRICE_UNAVAILABLE, OrderError, order_create
-from payments.money import (
+from money import (
     CURRENCY_FORMAT_MESSAGE,
     THREE_DECIMAL_LAST_DIGIT_MESSAGE,
     UNKNOWN_CURRENCY_MESSAGE,
 )
+from orders.forms import UNKNOWN_PRICE
+from orders.models import PRICE_NOT_POSITIVE, Order, Price, Product
+from orders.services import PRICE_UNAVAILABLE, OrderError, order_create
 from tests.factories import PriceFactory, ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

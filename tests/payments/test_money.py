@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.money import (
+from money import (
     AMOUNT_TYPE_MESSAGE,
     CURRENCY_FORMAT_MESSAGE,
     CURRENCY_MISMATCH_MESSAGE,

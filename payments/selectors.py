@@ -7,3 +7,8 @@ from payments.models import Payment
 def payment_live_for(*, order: Order) -> Payment | None:
     """The order's one PaymentIntent that is not canceled (a database constraint keeps it one)."""
     return order.payments.exclude(status=Payment.Status.CANCELED).first()
+
+
+def payment_id_for_intent(*, intent_id: str) -> int | None:
+    """The id of the payment that mirrors a PaymentIntent, None if no payment does."""
+    return Payment.objects.filter(stripe_id=intent_id).values_list("pk", flat=True).first()

@@ -24,7 +24,7 @@ from orders.models import Order
 from payments import gateway
 from payments.gateway import PaymentIntentData
 from payments.models import Customer, Dispute, Payment, PaymentEvent, PaymentMethod, Refund
-from payments.selectors import payment_live_for
+from payments.selectors import payment_id_for_intent, payment_live_for
 
 logger = logging.getLogger(__name__)
 
@@ -462,12 +462,6 @@ def _moves_forward(ranks: dict[str, int], was: str, status: str) -> bool:
     return after > before or (after == before and before < final)
 
 
-def _payment_id_for_intent(intent_id: str) -> int | None:
-    if not intent_id:
-        return None
-    return Payment.objects.filter(stripe_id=intent_id).values_list("pk", flat=True).first()
-
-
 def _payment_id_to_lock(
     model: type[Refund] | type[Dispute],
     stripe_id: str,
@@ -480,8 +474,8 @@ def _payment_id_to_lock(
     if known is not None:
         return known
     if payment_intent_id:
-        return _payment_id_for_intent(payment_intent_id)
-    return _payment_id_for_intent(read(stripe_id).payment_intent)
+        return payment_id_for_intent(intent_id=payment_intent_id)
+    return payment_id_for_intent(intent_id=read(stripe_id).payment_intent)
 
 
 def _check_belongs(payment: Payment, stripe_object: gateway.RefundData | gateway.DisputeData):
@@ -515,7 +509,7 @@ def refund_sync(
 ) -> Refund | None:
     """Mirrors a Stripe Refund already read (e.g. listed for `charge.refunded`), forward only:
     ours or made elsewhere (the Stripe dashboard). None if the payment is not ours."""
-    payment_id = _payment_id_for_intent(refund.payment_intent)
+    payment_id = payment_id_for_intent(intent_id=refund.payment_intent)
     if payment_id is None:
         return None
     with transaction.atomic():
@@ -599,7 +593,7 @@ def dispute_sync(
     *, dispute: gateway.DisputeData, source: str, stripe_event_id: str = ""
 ) -> Dispute | None:
     """Mirrors a Stripe Dispute already read, forward only. None if not ours."""
-    payment_id = _payment_id_for_intent(dispute.payment_intent)
+    payment_id = payment_id_for_intent(intent_id=dispute.payment_intent)
     if payment_id is None:
         return None
     with transaction.atomic():

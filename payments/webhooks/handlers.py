@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from payments import gateway, services
-from payments.models import Payment, WebhookEvent
+from payments.models import WebhookEvent
+from payments.selectors import payment_id_for_intent
 
 
 class EventNotApplicable(Exception):
@@ -52,9 +53,7 @@ def apply_payment_intent(intent_id: str, events: Sequence[WebhookEvent]) -> None
     payment has not committed yet (the webhook overtook payment_start), by the payment id
     Paydesk put in the intent's metadata."""
     objects = _objects(events)
-    payment_id = (
-        Payment.objects.filter(stripe_id=intent_id).values_list("pk", flat=True).first()
-    )
+    payment_id = payment_id_for_intent(intent_id=intent_id)
     if payment_id is None:
         intent_objects = [obj for obj in objects if obj.get("object") == "payment_intent"]
         if not intent_objects:

@@ -128,6 +128,10 @@ class SandboxApp:
         self.idempotency: dict[tuple[str, str], _Idempotent] = {}
         self.clock_offset = 0.0
         self._control_lock = threading.Lock()
+        # Requests a `slow` or `timeout` fault keeps waiting: released at the end of their delay,
+        # or all at once by release_held() (and reset), so a test never has to sleep them out.
+        self._release = threading.Event()
+        self._held = 0
 
     def _configure_default_webhooks(self) -> None:
         self.dispatcher.configure(
@@ -193,6 +197,7 @@ class SandboxApp:
             self.faults.clear()
             self.requests.clear()
             self.clock_offset = 0.0
+        self.release_held()
         self.dispatcher.reset()
         self._configure_default_webhooks()
 
@@ -203,6 +208,28 @@ class SandboxApp:
             self.faults.append(
                 Fault(mode, count, path, self.options.fault_delay if delay is None else delay)
             )
+
+    def hold(self, seconds: float) -> None:
+        """Keep the calling request waiting `seconds`, or until release_held()."""
+        with self._control_lock:
+            self._held += 1
+            release = self._release
+        try:
+            release.wait(seconds)
+        finally:
+            with self._control_lock:
+                self._held -= 1
+
+    def held_requests(self) -> int:
+        """How many requests a fault is keeping waiting right now."""
+        with self._control_lock:
+            return self._held
+
+    def release_held(self) -> None:
+        """Let every request a fault keeps waiting go on now."""
+        with self._control_lock:
+            release, self._release = self._release, threading.Event()
+        release.set()
 
     def count_request(self, path: str) -> None:
         with self._control_lock:
@@ -227,6 +254,7 @@ class SandboxApp:
         return self.jobs.run_all()
 
     def stop(self) -> None:
+        self.release_held()
         self.jobs.stop()
         self.dispatcher.stop()
 
@@ -277,7 +305,7 @@ class SandboxApp:
         ``delay`` (a ``slow`` fault) makes the endpoint take that long, key already taken.
         """
         if delay:
-            time.sleep(delay)
+            self.hold(delay)
         try:
             with self.store.lock:
                 status, body = route.handler(ctx, params, **groups)
@@ -368,7 +396,7 @@ class Handler(BaseHTTPRequestHandler):
             headers["Idempotency-Key"] = key_header
         app.count_request(path)
         fault = app.take_fault(path)
-        if fault and self._fault(fault, request_id, headers):
+        if fault and self._fault(app, fault, request_id, headers):
             return
         delay = fault.delay if fault else 0.0
         try:
@@ -418,12 +446,13 @@ class Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             raise errors.StripeError(400, "Invalid request body encoding.", saved=False) from None
 
-    def _fault(self, fault: Fault, request_id: str, headers: dict[str, str]) -> bool:
+    def _fault(self, app: SandboxApp, fault: Fault, request_id: str,
+               headers: dict[str, str]) -> bool:
         """Apply an injected fault; False when the request should then run (``slow``)."""
         if fault.mode == "slow":
             return False
         if fault.mode == "timeout":
-            time.sleep(fault.delay)
+            app.hold(fault.delay)
             self.close_connection = True
             return True
         exc = errors.api_error() if fault.mode == "500" else errors.rate_limit()
@@ -665,6 +694,14 @@ class SandboxServer:
     def inject_fault(self, mode: str, count: int = 1, path: str = "/v1/",
                      delay: float | None = None) -> None:
         self.app.add_fault(mode, count, path, delay)
+
+    def held_requests(self) -> int:
+        """How many requests a ``slow`` or ``timeout`` fault keeps waiting right now."""
+        return self.app.held_requests()
+
+    def release_held(self) -> None:
+        """End every fault's wait now (``reset`` does too)."""
+        self.app.release_held()
 
     def configure_webhooks(
         self,

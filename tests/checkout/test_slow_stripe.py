@@ -18,7 +18,14 @@ from payments import gateway
 from payments.checkout import CONFIRMING_PAYMENT, CONFIRMING_PAYMENT_DETAIL
 from payments.models import Payment
 from payments.views import UNKNOWN_CONFIRMATION_SESSION_KEY
-from tests.conftest import database_url_for, free_port, start_web_process, stop_process, wait_for
+from tests.conftest import (
+    HOLD,
+    database_url_for,
+    free_port,
+    start_web_process,
+    stop_process,
+    wait_for,
+)
 from tests.factories import make_order
 
 PAID_PAGE = "Payment received"
@@ -49,7 +56,7 @@ def test_a_confirmation_slower_than_the_budget_shows_the_waiting_page_then_the_o
     settings.PAYDESK_RETURN_PAGE_STRIPE_INTERVAL = 0  # this test is not about the throttle
     customer_client.get(checkout_url(order))
     payment = Payment.objects.get(order=order)
-    sandbox.inject_fault("slow", path="/v1/payment_intents/", delay=3.0)
+    sandbox.inject_fault("slow", path="/v1/payment_intents/", delay=HOLD)
 
     response = customer_client.post(checkout_url(order), {"payment_method": "pm_card_visa"})
 
@@ -61,7 +68,9 @@ def test_a_confirmation_slower_than_the_budget_shows_the_waiting_page_then_the_o
     assert f"<h1>{CONFIRMING_PAYMENT}</h1>" in html and CONFIRMING_PAYMENT_DETAIL in html
     assert '<meta http-equiv="refresh" content="2">' in html
     assert "try again" not in html.lower()
+    assert sandbox.held_requests() == 1  # Stripe has still not answered
 
+    sandbox.release_held()
     wait_for(lambda: intent_status(payment) == "succeeded", timeout=15, interval=0.2,
              what="the sandbox to finish the slow confirmation")
     done = customer_client.get(return_url(order))
@@ -102,7 +111,6 @@ def test_stripe_failing_during_the_confirmation_shows_the_waiting_page_for_a_whi
 
 WEB_TIMEOUT = 6
 REQUEST_BUDGET = 3
-SLOW_CONFIRM = 8.0  # beyond gunicorn's timeout: without the budget the worker is killed
 
 
 @pytest.fixture
@@ -153,7 +161,8 @@ def test_under_gunicorn_a_confirmation_slower_than_its_timeout_shows_the_waiting
     assert page.status_code == 200, page.text[-2000:]
     cookies[django_settings.CSRF_COOKIE_NAME] = page.cookies[django_settings.CSRF_COOKIE_NAME]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    sandbox.inject_fault("slow", path="/v1/payment_intents/", delay=SLOW_CONFIRM)
+    # Stripe answers only when released: without the budget gunicorn would kill the worker.
+    sandbox.inject_fault("slow", path="/v1/payment_intents/", delay=HOLD)
 
     posted = browser.post(
         f"{base}{checkout_url(order)}",
@@ -166,6 +175,9 @@ def test_under_gunicorn_a_confirmation_slower_than_its_timeout_shows_the_waiting
     assert posted.headers["Location"] == f"{base}{return_url(order)}"
     waiting = get(return_url(order))
     assert waiting.status_code == 200 and CONFIRMING_PAYMENT in waiting.text
+    assert sandbox.held_requests() == 1
+
+    sandbox.release_held()
 
     def paid_page_shown():
         page = get(return_url(order))

@@ -1,9 +1,10 @@
 """Every Stripe call is bounded in time: explicit connect and read timeouts per attempt, and a
 total budget that cuts attempts short, stops retries and raises GatewayTimeout (finding 3 of
-issue 7). Real SDK, real HTTP, the sandbox's `slow` and `timeout` faults."""
+issue 7). Real SDK, real HTTP, the sandbox's `slow` and `timeout` faults. Stripe's side is held
+unanswered until the test ends, so "the call gave up before Stripe answered" is a fact the test
+reads from the sandbox, never a duration it measures."""
 
 import socket
-import time
 
 import pytest
 from django.core.checks import Error
@@ -12,11 +13,10 @@ from config.checks import stripe_budget_below_web_timeout
 from payments import gateway
 from payments.models import Payment
 from payments.services import payment_refresh, payment_start
+from tests.conftest import HOLD
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
-
-SLOW = 3.0  # the sandbox fault's delay: far beyond the budgets below
 
 
 @pytest.fixture
@@ -32,13 +32,12 @@ def retrieve_path(intent) -> str:
 
 
 def test_a_slow_call_ends_in_gateway_timeout_within_a_time_budget(sandbox, intent):
-    sandbox.inject_fault("slow", path=retrieve_path(intent), delay=SLOW)
+    sandbox.inject_fault("slow", path=retrieve_path(intent), delay=HOLD)
 
-    started = time.monotonic()
     with gateway.time_budget(1.0), pytest.raises(gateway.GatewayTimeout) as raised:
         gateway.payment_intent_retrieve(intent.id)
 
-    assert time.monotonic() - started < SLOW
+    assert sandbox.held_requests() == 1  # Stripe has not answered yet
     assert raised.value.message == gateway.GatewayTimeout.message
     assert isinstance(raised.value, gateway.GatewayUnavailable)
     assert sandbox.requests()[retrieve_path(intent)] == 1  # no retry once the budget is spent
@@ -48,39 +47,36 @@ def test_outside_any_budget_one_call_is_bounded_by_the_request_budget_setting(
     sandbox, intent, settings
 ):
     settings.STRIPE_REQUEST_BUDGET = 1.0
-    sandbox.inject_fault("slow", path=retrieve_path(intent), delay=SLOW)
+    sandbox.inject_fault("slow", path=retrieve_path(intent), delay=HOLD)
 
-    started = time.monotonic()
     with pytest.raises(gateway.GatewayTimeout):
         gateway.payment_intent_retrieve(intent.id)
 
-    assert time.monotonic() - started < SLOW
+    assert sandbox.held_requests() == 1
 
 
 def test_retries_stop_at_the_deadline(sandbox, intent, settings):
-    """Each attempt hangs, then the connection drops (retryable). With 10 retries allowed, the
-    SDK would try 11 times, sleeping up to 5 s between; the budget stops it after a few."""
+    """Each attempt's connection drops at once (retryable). With 10 retries allowed, the SDK
+    would try 11 times, sleeping at least 0.5 s (up to 5 s) between; the budget ends the
+    retries and the call raises GatewayTimeout instead of the last attempt's error."""
     settings.STRIPE_MAX_NETWORK_RETRIES = 10
-    sandbox.inject_fault("timeout", count=11, path=retrieve_path(intent), delay=0.4)
+    sandbox.inject_fault("timeout", count=11, path=retrieve_path(intent), delay=0)
 
-    started = time.monotonic()
     with gateway.time_budget(1.5), pytest.raises(gateway.GatewayTimeout):
         gateway.payment_intent_retrieve(intent.id)
 
-    assert time.monotonic() - started < SLOW
-    assert 2 <= sandbox.requests()[retrieve_path(intent)] <= 4
+    assert 1 <= sandbox.requests()[retrieve_path(intent)] < 11
 
 
 def test_each_attempt_gets_the_read_timeout_and_is_retried(sandbox, intent, settings):
     settings.STRIPE_READ_TIMEOUT = 0.3
     settings.STRIPE_MAX_NETWORK_RETRIES = 1
-    sandbox.inject_fault("timeout", count=2, path=retrieve_path(intent), delay=SLOW)
+    sandbox.inject_fault("timeout", count=2, path=retrieve_path(intent), delay=HOLD)
 
-    started = time.monotonic()
     with pytest.raises(gateway.GatewayUnavailable) as raised:
         gateway.payment_intent_retrieve(intent.id)
 
-    assert time.monotonic() - started < SLOW
+    assert sandbox.held_requests() == 2  # both attempts gave up, unanswered
     assert not isinstance(raised.value, gateway.GatewayTimeout)  # the budget was not spent
     assert sandbox.requests()[retrieve_path(intent)] == 2
 
@@ -111,11 +107,9 @@ def test_each_attempt_gets_the_connect_timeout(settings, unanswered_port):
     settings.STRIPE_READ_TIMEOUT = 10.0
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
 
-    started = time.monotonic()
     with pytest.raises(gateway.GatewayUnavailable) as raised:
         gateway.payment_intent_retrieve("pi_unreachable")
 
-    assert time.monotonic() - started < SLOW
     assert "connect timeout=0.3" in str(raised.value)
 
 
@@ -146,13 +140,12 @@ def test_a_refresh_holds_the_row_locks_no_longer_than_the_budget(sandbox, custom
     """payment_refresh reads Stripe under the order and payment locks (on purpose): a slow
     Stripe now ends the read, and the transaction, within the budget."""
     payment = payment_start(order=customer_order)
-    sandbox.inject_fault("slow", path=f"/v1/payment_intents/{payment.stripe_id}", delay=SLOW)
+    sandbox.inject_fault("slow", path=f"/v1/payment_intents/{payment.stripe_id}", delay=HOLD)
 
-    started = time.monotonic()
     with gateway.time_budget(1.0), pytest.raises(gateway.GatewayTimeout):
         payment_refresh(payment=payment, source="test")
 
-    assert time.monotonic() - started < SLOW
+    assert sandbox.held_requests() == 1  # the locks were let go while Stripe still held the read
     assert Payment.objects.get(pk=payment.pk).status == "requires_payment_method"
 
 

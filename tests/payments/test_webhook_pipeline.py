@@ -1,6 +1,6 @@
 """The webhook pipeline under traffic and faults: input that can never be stored, events applied
 per subject with one Stripe read, permanent errors, the webhook that overtakes payment_start,
-queues, sustained traffic with a real worker, and a worker killed half-way."""
+queues with a real worker, and a worker killed half-way."""
 
 import json
 import os
@@ -8,7 +8,6 @@ import signal
 import threading
 import time
 from datetime import timedelta
-from urllib.request import Request, urlopen
 
 import pytest
 from django.conf import settings as django_settings
@@ -39,9 +38,9 @@ from payments.webhooks.processing import (
     webhook_lane_drain,
 )
 from payments.webhooks.views import NUL_CHARACTER, TOO_DEEP
-from tests.conftest import start_celery_worker, wait_for
+from tests.conftest import HOLD, start_celery_worker, wait_for
 from tests.factories import make_order
-from tests.payments.test_webhooks import RETURN_URL, WEBHOOK_PATH, event_body, post, signed
+from tests.payments.test_webhooks import RETURN_URL, event_body, post, signed
 
 
 def confirmed_at_stripe(payment: Payment, card: str = "pm_card_visa") -> gateway.PaymentIntentData:
@@ -521,59 +520,10 @@ def test_a_burst_of_webhook_tasks_does_not_starve_other_work(celery_worker, tmp_
 
 
 # --- Finding 1: processing keeps up while events keep arriving ---------------------------------
-
-TRAFFIC_SECONDS = 20
-TRAFFIC_RATE = 12  # events per second, open loop
-
-
-def _post_live(url: str, body: bytes, secret: str) -> int:
-    request = Request(url, data=body, method="POST", headers={
-        "Stripe-Signature": signed(body, secret), "Content-Type": "application/json"})
-    with urlopen(request, timeout=10) as response:
-        return response.status
-
-
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_events_are_applied_while_traffic_flows_not_after_it(sandbox, live_server, celery_worker):
-    payments = [payment_start(order=make_order(unit_amount=1000 + n)) for n in range(120)]
-    bodies = []
-    for payment in payments:
-        intent = confirmed_at_stripe(payment)
-        charge = {"id": intent.charge_id, "object": "charge", "payment_intent": intent.id}
-        bodies.append(event_body(f"evt_pi_{payment.pk}", "payment_intent.succeeded", intent.raw))
-        bodies.append(event_body(f"evt_ch_{payment.pk}", "charge.succeeded", charge))
-    bodies = bodies[: TRAFFIC_SECONDS * TRAFFIC_RATE]
-    url, secret = live_server.url + WEBHOOK_PATH, sandbox.webhook_secret
-    statuses = []
-
-    start = time.monotonic()
-    for n, body in enumerate(bodies):  # open loop: each send at its slot, late or not
-        delay = start + n / TRAFFIC_RATE - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        statuses.append(_post_live(url, body, secret))
-    traffic_ended = timezone.now()
-
-    assert set(statuses) == {200}
-    events = list(WebhookEvent.objects.all())
-    assert len(events) == len(bodies)
-    applied_during = [e for e in events if e.processed_at and e.processed_at <= traffic_ended]
-    # On main this was 1 of 800: dispatchers filled the worker while processing waited.
-    assert len(applied_during) >= 0.9 * len(events)
-    wait_for(lambda: not WebhookEvent.objects.filter(status="pending").exists(), timeout=30,
-             what="the last events to be applied")
-    lags = sorted(
-        (e.processed_at - e.received_at).total_seconds()
-        for e in WebhookEvent.objects.all()
-    )
-    assert lags[int(0.99 * (len(lags) - 1))] < 5.0
-    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
-    touched = {int(b.split(b'"evt_pi_')[1].split(b'"')[0]) for b in bodies
-               if b'"evt_pi_' in b}
-    assert set(
-        Payment.objects.filter(pk__in=touched).values_list("status", flat=True)
-    ) == {"succeeded"}
+# A rate and a lag are speeds: bench/webhook_pipeline measures them (events applied per second
+# under open-loop traffic, lag p99; docs/benchmarks.md). The suite proves the mechanisms that
+# make them possible without timing anything: one drain per lane for a burst, the doorbell, the
+# drain's bound, the sweeper, the webhooks queue of its own (above).
 
 
 # --- A worker killed half-way: every event applied exactly once --------------------------------
@@ -598,8 +548,8 @@ def test_worker_killed_mid_processing_applies_every_event_exactly_once(
         store(f"evt_kill_{p.pk}", "payment_intent.succeeded", confirmed_at_stripe(p).raw)
         for p in payments
     ]
-    # Stripe hangs on the first reads: the worker is killed while it holds them open.
-    sandbox.inject_fault("slow", count=2, path="/v1/payment_intents/", delay=3.0)
+    # Stripe holds the first reads unanswered: the worker is killed while it waits on them.
+    sandbox.inject_fault("slow", count=2, path="/v1/payment_intents/", delay=HOLD)
     worker = start_celery_worker(
         sandbox_server=sandbox_server, log_path=tmp_path / "worker.log", pool="prefork",
         concurrency=2,
@@ -607,9 +557,8 @@ def test_worker_killed_mid_processing_applies_every_event_exactly_once(
     try:
         for lane in {event.lane for event in events}:
             drain_publish(lane)
-        wait_for(lambda: not sandbox.app.faults or all(
-            f.remaining == 0 for f in sandbox.app.faults), timeout=20,
-            what="the worker to be inside its Stripe reads")
+        wait_for(lambda: sandbox.held_requests() == 2, timeout=20,
+                 what="the worker to be inside its Stripe reads")
         if kill == "pool child":
             for child in _children(worker.process.pid):
                 os.kill(child, signal.SIGKILL)

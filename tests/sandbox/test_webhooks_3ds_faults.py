@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import stripe
 
+from tests.conftest import HOLD, wait_for
 from tests.sandbox.conftest import raw_request, sandbox_client
 from tests.sandbox.test_cards import pay
 
@@ -63,11 +64,12 @@ def test_delivery_gives_up_after_max_attempts(sandbox, stripe_client, webhook_re
 
 def test_api_calls_never_wait_on_delivery(sandbox, stripe_client, webhook_receiver):
     sandbox.configure_webhooks([webhook_receiver.url])
-    webhook_receiver.delay = 0.5
-    started = time.monotonic()
+    webhook_receiver.holding = True  # the endpoint answers nothing until released
     for _ in range(3):
         stripe_client.v1.customers.create()
-    assert time.monotonic() - started < 0.5
+    wait_for(lambda: webhook_receiver.held >= 1, what="a delivery to reach the endpoint")
+    assert webhook_receiver.received == []  # every call returned with its delivery unanswered
+    webhook_receiver.release()
     sandbox.wait_for_deliveries(3, timeout=5)
 
 
@@ -189,11 +191,14 @@ def test_500_and_429_faults_raise_the_sdks_errors(sandbox, stripe_client):
     assert stripe_client.v1.customers.list().data == []
 
 
-def test_timeout_fault(sandbox):
-    sandbox.inject_fault("timeout", count=1, delay=0.6)
+def test_timeout_fault_holds_the_request_until_released(sandbox):
+    sandbox.inject_fault("timeout", count=1, delay=HOLD)
     client = sandbox_client(sandbox, http_client=stripe.RequestsClient(timeout=0.2))
     with pytest.raises(stripe.APIConnectionError):
         client.v1.customers.list()
+    assert sandbox.held_requests() == 1
+    sandbox.release_held()
+    wait_for(lambda: sandbox.held_requests() == 0, what="the held request to be let go")
     faults = raw_request(sandbox, "POST", "/_sandbox/faults", {"mode": "429", "count": "2"},
                          key=None).body["faults"]
     assert faults[-1]["remaining"] == 2

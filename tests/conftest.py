@@ -18,6 +18,10 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY_TIMEOUT = 60
+# A `slow` or `timeout` fault's delay that no client ever waits out: the sandbox keeps the request
+# until the test calls `sandbox.release_held()` (or the next reset), so a test asserts what
+# happened while Stripe had not answered, never how long something took.
+HOLD = 600.0
 
 
 def database_url_for(settings_dict: dict) -> str:
@@ -164,17 +168,80 @@ def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, what: 
         time.sleep(interval)
 
 
+# --- The suite's users: one set, for the test client and the browser alike ---------------------
+
+
+@pytest.fixture
+def password() -> str:
+    """The password of every user the fixtures and UserFactory make."""
+    from tests.factories import PASSWORD
+
+    return PASSWORD
+
+
+@pytest.fixture
+def make_user(db):
+    """Creates a user who can log in with `password`: `make_user("bob", first_name="Bob")`;
+    `staff=True` makes a superuser who can use the whole admin. (Tests that need committed
+    data, such as browser tests, get the transactional database instead of `db`.)"""
+    from tests.factories import UserFactory
+
+    def make(username: str, *, staff: bool = False, **fields):
+        return UserFactory(username=username, is_staff=staff, is_superuser=staff, **fields)
+
+    return make
+
+
+@pytest.fixture
+def customer(make_user):
+    return make_user("ada", first_name="Ada", last_name="Lovelace")
+
+
+@pytest.fixture
+def other_customer(make_user):
+    return make_user("bob", first_name="Bob", last_name="Bobson")
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("grace", staff=True, first_name="Grace", last_name="Hopper")
+
+
+@pytest.fixture
+def customer_client(client, customer):
+    """Django's test client, logged in as `customer`."""
+    client.force_login(customer)
+    return client
+
+
+@pytest.fixture
+def staff_client(staff):
+    """A test client of its own, logged in as `staff` (a superuser)."""
+    from django.test import Client
+
+    staff_client = Client()
+    staff_client.force_login(staff)
+    return staff_client
+
+
 # --- The offline Stripe, over real HTTP, for the Django side's tests ---------------------------
 
 
 @pytest.fixture(scope="session")
 def sandbox_server():
-    """One sandbox for the session, on a free port, with short delays for tests. Webhooks are
-    not delivered anywhere until a test configures an endpoint (see `sandbox`)."""
+    """The suite's one sandbox, for the session, on a free port, with short delays for tests:
+    async transitions run on `advance()`, deliveries retry quickly and give up after 4 tries.
+    Webhooks are not delivered anywhere until a test configures an endpoint (see `sandbox`)."""
     from payments.sandbox.server import start_in_thread
 
     server = start_in_thread(
-        port=0, async_delay=None, webhook_backoff=(0.05, 0.1, 0.2), webhook_timeout=5.0
+        port=0,
+        async_delay=None,
+        webhook_backoff=(0.05, 0.1, 0.2),
+        webhook_max_attempts=4,
+        webhook_timeout=5.0,
+        reorder_window=0.3,
+        fault_delay=1.0,
     )
     yield server
     server.stop()
@@ -182,7 +249,8 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server, settings):
-    """The sandbox, reset, with Paydesk's settings pointing the SDK at it."""
+    """The session's sandbox, reset (faults, held requests, webhooks and objects gone), with
+    Paydesk's settings pointing the SDK at it."""
     from payments.gateway import SANDBOX_TEST_KEY
 
     sandbox_server.reset()

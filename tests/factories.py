@@ -6,6 +6,9 @@ from django.contrib.auth import get_user_model
 from orders.models import Price, Product
 from orders.services import order_create
 
+# Every user the factory makes can log in with this password (tests' `password` fixture).
+PASSWORD = "correct-horse-battery-staple"
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -14,7 +17,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"customer{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.django.Password("correct-horse-battery")
+    password = factory.django.Password(PASSWORD)
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

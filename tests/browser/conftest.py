@@ -3,10 +3,11 @@ live_server (never `playwright install`: it downloads a browser).
 
 Every test under tests/browser/ is marked `browser` automatically. A test asks for `page` (a
 fresh browser context at the desktop viewport, whose relative URLs resolve against the live
-server) or `mobile_page` (375 px wide, touch), and for users and helpers:
+server) or `mobile_page` (375 px wide, touch), for the suite's users (`customer`, `staff`,
+`make_user`, `password`: tests/conftest.py) and for helpers:
 
-    def test_checkout(page, customer_user, login, screenshot):
-        login(customer_user)
+    def test_checkout(page, customer, login, screenshot):
+        login(customer)
         page.goto("/orders/")
         screenshot("orders")
         expect(page.get_by_role("heading", name="Your orders")).to_be_visible()
@@ -21,10 +22,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from tests.conftest import REPO_ROOT
+from tests.factories import PASSWORD
 
 CHROMIUM = Path(os.environ.get("PAYDESK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_MISSING_MESSAGE = (
@@ -43,8 +44,6 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP_VIEWPORT = {"width": 1280, "height": 800}
 MOBILE_VIEWPORT = {"width": 375, "height": 812}
-# Every user the fixtures create has this password.
-PASSWORD = "correct-horse-battery-staple"
 SCREENSHOTS_DIR = Path(os.environ.get("PAYDESK_SCREENSHOTS", REPO_ROOT / "var" / "screenshots"))
 BROWSER_TESTS_DIR = Path(__file__).resolve().parent
 
@@ -94,41 +93,10 @@ def mobile_page(new_context) -> Page:
 
 
 @pytest.fixture
-def password() -> str:
-    """The password of every user made by `make_user` (and so `customer_user`, `staff_user`)."""
-    return PASSWORD
-
-
-@pytest.fixture
-def make_user(transactional_db):
-    """Creates a user who can log in with PASSWORD: `make_user("bob", first_name="Bob")`;
-    `staff=True` makes a superuser who can use the whole admin."""
-
-    def make(username: str, *, staff: bool = False, **fields):
-        user_model = get_user_model()
-        fields.setdefault("email", f"{username}@example.com")
-        if staff:
-            return user_model.objects.create_superuser(username, password=PASSWORD, **fields)
-        return user_model.objects.create_user(username, password=PASSWORD, **fields)
-
-    return make
-
-
-@pytest.fixture
-def customer_user(make_user):
-    return make_user("ada", first_name="Ada", last_name="Lovelace")
-
-
-@pytest.fixture
-def staff_user(make_user):
-    return make_user("grace", staff=True, first_name="Grace", last_name="Hopper")
-
-
-@pytest.fixture
 def login(request):
     """Logs a browser in through the site's login form and waits until the header shows the
-    logout button: `login(customer_user)`, `login("ada", "other-password")`,
-    `login(staff_user, page=mobile_page)`. Returns the page, where the login redirected to
+    logout button: `login(customer)`, `login("ada", "other-password")`,
+    `login(staff, page=mobile_page)`. Returns the page, where the login redirected to
     (`next_url`, else the home page). Uses the `page` fixture unless given `page=`."""
 
     def log_in(user, password: str = PASSWORD, *, page: Page | None = None, next_url: str = ""):

@@ -29,11 +29,11 @@ def catalogue(transactional_db):
 
 
 @pytest.fixture
-def shopper(sandbox, catalogue, customer_user, login, page):
+def shopper(sandbox, catalogue, customer, login, page):
     """Ada, logged in, buys `quantity` of a product from the shop and lands on its checkout."""
 
     def buy(button: str = "Buy Ceramic mug (USD)", quantity: int = 2):
-        login(customer_user)
+        login(customer)
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Shop").click()
         expect(page.get_by_role("heading", name="Shop")).to_be_visible()
         page.get_by_role("button", name=button).locator("xpath=..").get_by_label(
@@ -52,7 +52,7 @@ def pay_with(page, card_label: str):
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
 
 
-def test_customer_buys_pays_with_visa_and_the_order_is_paid(shopper, screenshot, customer_user):
+def test_customer_buys_pays_with_visa_and_the_order_is_paid(shopper, screenshot, customer):
     page = shopper()
     expect(page.get_by_text("$29.00").first).to_be_visible()
     expect(page.get_by_label("Visa — succeeds", exact=True)).to_be_checked()
@@ -71,7 +71,7 @@ def test_customer_buys_pays_with_visa_and_the_order_is_paid(shopper, screenshot,
     expect(page.locator(".order-meta .status")).to_have_text("Paid")
     expect(page.get_by_role("link", name="Pay now")).to_have_count(0)
     screenshot("order-paid")
-    assert Order.objects.get(customer=customer_user).status == Order.Status.PAID
+    assert Order.objects.get(customer=customer).status == Order.Status.PAID
 
 
 def test_declined_card_shows_the_reason_then_another_card_succeeds(shopper, screenshot):
@@ -133,10 +133,10 @@ def test_failed_3ds_explains_and_the_customer_pays_with_another_card(shopper, sc
 
 
 def test_phone_layout_of_shop_checkout_decline_and_orders(
-    sandbox, catalogue, customer_user, login, mobile_page, screenshot
+    sandbox, catalogue, customer, login, mobile_page, screenshot
 ):
     page = mobile_page
-    login(customer_user, page=page)
+    login(customer, page=page)
     page.goto("/shop/")
     assert horizontal_overflow(page) == 0
     screenshot("shop-375", of=page)
@@ -171,9 +171,9 @@ def test_phone_layout_of_shop_checkout_decline_and_orders(
 
 
 def test_shop_shows_a_quantity_error_in_place(
-    sandbox, catalogue, customer_user, login, page, screenshot
+    sandbox, catalogue, customer, login, page, screenshot
 ):
-    login(customer_user)
+    login(customer)
     page.goto("/shop/")
     quantity = page.get_by_label("Quantity of Ceramic mug (USD)")
     # Bypass the browser's own min/max check to see the server's answer.
@@ -241,7 +241,7 @@ window.Stripe = function (key) {
 
 
 def test_payment_element_mode_mounts_stripe_js_and_shows_its_errors(
-    sandbox, catalogue, customer_user, login, page, settings, screenshot
+    sandbox, catalogue, customer, login, page, settings, screenshot
 ):
     settings.PAYDESK_CHECKOUT_MODE = "payment_element"
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_browser"
@@ -251,7 +251,7 @@ def test_payment_element_mode_mounts_stripe_js_and_shows_its_errors(
     )
     violations = []
     page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
-    login(customer_user)
+    login(customer)
     page.goto("/shop/")
     page.get_by_role("button", name="Buy Ceramic mug (USD)").click()
 

@@ -10,7 +10,7 @@ INVALID_LOGIN = AuthenticationForm.error_messages["invalid_login"] % {"username"
 
 
 def test_customer_logs_in_through_the_form_and_out_through_the_header(
-    page, customer_user, password, screenshot
+    page, customer, password, screenshot
 ):
     page.goto("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
@@ -40,7 +40,7 @@ def test_customer_logs_in_through_the_form_and_out_through_the_header(
     screenshot("signed-out")
 
 
-def test_wrong_password_shows_the_form_error(page, customer_user, screenshot):
+def test_wrong_password_shows_the_form_error(page, customer, screenshot):
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill("not-her-password")
@@ -53,12 +53,12 @@ def test_wrong_password_shows_the_form_error(page, customer_user, screenshot):
     screenshot("error")
 
 
-def test_login_helper_follows_next(login, customer_user, page):
-    login(customer_user, next_url="/accounts/login/?from=test")
+def test_login_helper_follows_next(login, customer, page):
+    login(customer, next_url="/accounts/login/?from=test")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?from=test$"))
 
 
-def test_staff_user_logs_into_the_admin(page, staff_user, password, screenshot):
+def test_staff_user_logs_into_the_admin(page, staff, password, screenshot):
     page.goto("/admin/")
     expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
     page.get_by_label("Username").fill("grace")
@@ -71,8 +71,8 @@ def test_staff_user_logs_into_the_admin(page, staff_user, password, screenshot):
     screenshot("admin-index")
 
 
-def test_staff_header_links_to_the_back_office(page, login, staff_user):
-    login(staff_user)
+def test_staff_header_links_to_the_back_office(page, login, staff):
+    login(staff)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Back office").click()
     expect(page.get_by_role("heading", name="Payments back office")).to_be_visible()
 
@@ -130,19 +130,19 @@ def test_empty_login_form_shows_an_error_beside_each_field(page, screenshot):
 
 
 def test_site_admin_and_api_docs_run_under_the_content_security_policy(
-    page, login, staff_user, screenshot
+    page, login, staff, screenshot
 ):
     """Every page sends a CSP (default-src 'self'); none of these pages breaks it: the browser
     reports each blocked script, style, image or form as a console message."""
     violations = []
     page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
-    login(staff_user)
+    login(staff)
     for url, heading in [
         ("/shop/", "Shop"),
         ("/orders/", "Your orders"),
         ("/admin/", "Payments back office"),
         ("/admin/auth/user/", "Select user to change"),
-        (f"/admin/auth/user/{staff_user.pk}/change/", "Change user"),
+        (f"/admin/auth/user/{staff.pk}/change/", "Change user"),
         ("/admin/auth/user/add/", "Add user"),
     ]:
         response = page.goto(url)

@@ -37,12 +37,6 @@ def assert_site_policy(csp: dict[str, list[str]]) -> None:
     assert "'unsafe-inline'" not in csp.get("script-src", [])
 
 
-@pytest.fixture
-def customer_client(client):
-    client.force_login(UserFactory(username="ada"))
-    return client
-
-
 @pytest.mark.parametrize(
     ("url", "who"),
     [
@@ -72,9 +66,8 @@ def test_every_page_has_the_site_policy_without_stripes_origins(client, url, who
     assert not [origin for origin in STRIPE_ORIGINS if origin in header], header
 
 
-def test_an_order_page_has_the_site_policy(customer_client):
-    order = make_order(customer=UserFactory(username="bob"))
-    customer_client.force_login(order.customer)
+def test_an_order_page_has_the_site_policy(customer, customer_client):
+    order = make_order(customer=customer)
 
     csp = policy(customer_client.get(order.get_absolute_url()))
 
@@ -88,10 +81,12 @@ def test_a_redirect_and_a_404_have_it_too(client):
 
 
 @pytest.mark.parametrize("mode", ["test_cards", "payment_element"])
-def test_checkout_pages_add_stripes_origins_and_nothing_else(sandbox, client, settings, mode):
+def test_checkout_pages_add_stripes_origins_and_nothing_else(
+    sandbox, customer, customer_client, settings, mode
+):
+    client = customer_client
     settings.PAYDESK_CHECKOUT_MODE = mode
-    order = make_order(customer=UserFactory(username="ada"))
-    client.force_login(order.customer)
+    order = make_order(customer=customer)
 
     checkout = client.get(reverse("payments:checkout", kwargs={"token": order.checkout_token}))
     back = client.get(reverse("payments:checkout-return", kwargs={"token": order.checkout_token}))

@@ -48,8 +48,8 @@ def test_full_clean_accepts_prices_stripe_accepts(currency, amount):
     Price(product=ProductFactory(), currency=currency, unit_amount=amount).full_clean()
 
 
-def test_admin_shows_a_bad_inline_price_next_to_its_field_and_saves_nothing(client):
-    client.force_login(UserFactory(username="grace", is_staff=True, is_superuser=True))
+def test_admin_shows_a_bad_inline_price_next_to_its_field_and_saves_nothing(staff_client):
+    client = staff_client
     form = {
         "name": "Dates box", "slug": "dates-box", "description": "", "active": "on",
         "prices-TOTAL_FORMS": "2", "prices-INITIAL_FORMS": "0",

@@ -13,12 +13,6 @@ pytestmark = pytest.mark.django_db
 RETURN_URL = "http://testserver/checkout/return/"
 
 
-@pytest.fixture
-def staff_client(client):
-    client.force_login(UserFactory(username="grace", is_staff=True, is_superuser=True))
-    return client
-
-
 def test_payment_page_shows_the_ledger_timeline(sandbox, staff_client):
     payment = payment_confirm(
         payment=payment_start(order=make_order(unit_amount=1450)),

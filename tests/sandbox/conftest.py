@@ -1,11 +1,10 @@
-"""Fixtures for tests that talk to Stripe through the offline sandbox.
+"""Fixtures for the sandbox's own tests. The sandbox itself is the suite's one session server
+(``sandbox_server``, and ``sandbox`` reset for the test, in tests/conftest.py).
 
-- ``stripe_sandbox`` (session): a sandbox on a free port, with short retry/async delays.
-- ``sandbox``: the same server, reset before the test.
 - ``stripe_client``: a ``stripe.StripeClient`` pointed at ``sandbox`` (no SDK retries).
 - ``stripe_env``: parametrized over the sandbox and, when ``STRIPE_TEST_SECRET_KEY`` is set,
   Stripe test mode (``stripe_live`` marker); scenario tests use it to run on both.
-- ``webhook_receiver``: a local HTTP endpoint that records (and can refuse) deliveries.
+- ``webhook_receiver``: a local HTTP endpoint that records (and can refuse or hold) deliveries.
 """
 
 from __future__ import annotations
@@ -25,29 +24,9 @@ from urllib.parse import urlencode
 import pytest
 import stripe
 
-from payments.sandbox.server import SandboxServer, start_in_thread
+from payments.sandbox.server import SandboxServer
 
 SANDBOX_KEY = "sk_test_sandbox"
-
-
-@pytest.fixture(scope="session")
-def stripe_sandbox() -> Iterator[SandboxServer]:
-    server = start_in_thread(
-        async_delay=None,
-        webhook_backoff=(0.05, 0.1, 0.2),
-        webhook_max_attempts=4,
-        webhook_timeout=2.0,
-        reorder_window=0.3,
-        fault_delay=1.0,
-    )
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def sandbox(stripe_sandbox: SandboxServer) -> SandboxServer:
-    stripe_sandbox.reset()
-    return stripe_sandbox
 
 
 def sandbox_client(server: SandboxServer, **options: Any) -> stripe.StripeClient:
@@ -158,8 +137,15 @@ class WebhookReceiver:
     url: str
     received: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
-    delay: float = 0.0
+    # While `holding`, each delivery waits (unanswered) until release(): `held` counts them.
+    holding: bool = False
+    held: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.holding = False
+        self.released.set()
 
     def events(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -176,8 +162,10 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            if receiver.delay:
-                time.sleep(receiver.delay)
+            if receiver.holding:
+                with receiver.lock:
+                    receiver.held += 1
+                receiver.released.wait(60)
             with receiver.lock:
                 status = 200
                 if receiver.fail_next > 0:
@@ -196,5 +184,6 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield receiver
+    receiver.release()
     server.shutdown()
     server.server_close()

@@ -4,6 +4,7 @@ Stripe is the source of truth. Every money-changing row is written by payments/s
 row lock; the invariants below are database constraints so they hold for any number of processes.
 """
 
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -71,6 +72,14 @@ class Payment(models.Model):
     )
     amount_received = models.PositiveBigIntegerField(default=0)
     amount_refunded = models.PositiveBigIntegerField(default=0)
+    amount_refund_reserved = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Refunds asked for but not yet succeeded or given up (awaiting approval, "
+        "pending at Stripe): what cannot be refunded again meanwhile",
+    )
+    dispute_status = models.CharField(
+        max_length=40, blank=True, help_text="The status of the payment's latest dispute, if any"
+    )
     confirm_attempts = models.PositiveIntegerField(default=0)
     failure_code = models.CharField(max_length=64, blank=True)
     decline_code = models.CharField(max_length=64, blank=True)
@@ -100,12 +109,29 @@ class Payment(models.Model):
                 condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("amount_received")),
                 name="payment_refunded_within_received",
             ),
+            # The running total: what is refunded plus what is asked for never exceeds what
+            # was received, however many refunds are requested at once.
+            models.CheckConstraint(
+                condition=Q(
+                    amount_refund_reserved__lte=F("amount_received") - F("amount_refunded")
+                ),
+                name="payment_refunds_asked_within_received",
+            ),
             # One live PaymentIntent per order: a new one only after the last was canceled.
             models.UniqueConstraint(
                 fields=["order"],
                 condition=~Q(status="canceled"),
                 name="payment_one_live_intent_per_order",
             ),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="payment_newest"),
+            models.Index(fields=["status", "-created_at"], name="payment_status_newest"),
+            models.Index(fields=["currency", "-created_at"], name="payment_currency_newest"),
+            models.Index(fields=["card_last4", "-created_at"], name="payment_last4_newest"),
+        ]
+        permissions = [
+            ("refund_payment", "Can request refunds of payments"),
         ]
 
     def __str__(self) -> str:
@@ -118,21 +144,46 @@ class Payment(models.Model):
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
 
+    @property
+    def amount_refundable(self) -> int:
+        """What may still be asked for: received, less refunded, less refunds under way."""
+        if self.status != self.Status.SUCCEEDED:
+            return 0
+        return max(self.amount_received - self.amount_refunded - self.amount_refund_reserved, 0)
+
     def can_refund(self) -> bool:
-        return self.status == self.Status.SUCCEEDED and self.amount_refunded < self.amount_received
+        return self.amount_refundable > 0
 
 
 class Refund(models.Model):
-    """One row per Stripe Refund, never overwritten by another refund."""
+    """One row per refund: asked for by staff (then created at Stripe, perhaps after approval)
+    or made elsewhere and mirrored. Never overwritten by another refund.
+
+    Before Stripe: `awaiting_approval` (four-eyes), then `rejected`, or `pending` once approved
+    (the row and its idempotency key are stored before Stripe is called, so `pending` without a
+    `stripe_id` is a call whose answer is not known yet). After: Stripe's statuses, forward only.
+    """
 
     class Status(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        REJECTED = "rejected", "Rejected"
         PENDING = "pending", "Pending"
         REQUIRES_ACTION = "requires_action", "Requires action"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
 
+    class Reason(models.TextChoices):
+        """Stripe's refund reasons (none is allowed too)."""
+
+        REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by the customer"
+        DUPLICATE = "duplicate", "Duplicate payment"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+
     OPEN = (Status.PENDING, Status.REQUIRES_ACTION)
+    # Holds part of the payment's refundable amount until it succeeds or is given up.
+    RESERVING = (Status.AWAITING_APPROVAL, Status.PENDING, Status.REQUIRES_ACTION)
+    BEFORE_STRIPE = (Status.AWAITING_APPROVAL, Status.REJECTED)
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -142,9 +193,17 @@ class Refund(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=40, blank=True)
     failure_reason = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=500, blank=True, help_text="Staff's note with the request")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="refunds_requested", help_text="Who asked for it (none: made elsewhere)",
     )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="refunds_decided", help_text="Who approved or rejected it",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
     stripe_object = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -156,6 +215,22 @@ class Refund(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            # Four eyes: whoever asked for a refund never decides on it.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("created_by")),
+                name="refund_decided_by_another",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["awaiting_approval", "rejected"])
+                | Q(stripe_id__isnull=True),
+                name="refund_not_at_stripe_before_approval",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="refund_status_newest"),
+        ]
+        permissions = [
+            ("approve_refund", "Can approve or reject refunds awaiting approval"),
         ]
 
     def __str__(self) -> str:
@@ -176,6 +251,12 @@ class Dispute(models.Model):
     status = models.CharField(max_length=40)
     reason = models.CharField(max_length=64, blank=True)
     evidence_due_by = models.DateTimeField(null=True, blank=True)
+    evidence = models.JSONField(
+        default=dict, blank=True,
+        help_text="The evidence Paydesk last sent to Stripe (text fields and file ids)",
+    )
+    evidence_saved_at = models.DateTimeField(null=True, blank=True)
+    evidence_submitted_at = models.DateTimeField(null=True, blank=True)
     stripe_object = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -185,6 +266,12 @@ class Dispute(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "evidence_due_by"], name="dispute_status_due"),
+        ]
+        permissions = [
+            ("respond_dispute", "Can save and submit dispute evidence and accept disputes"),
+        ]
 
     def __str__(self) -> str:
         return self.stripe_id
@@ -205,9 +292,17 @@ class PaymentEvent(models.Model):
         REFUND_REQUESTED = "refund_requested", "Refund requested"
         REFUND_SUCCEEDED = "refund_succeeded", "Refund succeeded"
         REFUND_FAILED = "refund_failed", "Refund failed"
+        REFUND_AWAITING_APPROVAL = "refund_awaiting_approval", "Refund awaiting approval"
+        REFUND_APPROVED = "refund_approved", "Refund approved"
+        REFUND_REJECTED = "refund_rejected", "Refund rejected"
         DISPUTE_OPENED = "dispute_opened", "Dispute opened"
+        DISPUTE_EVIDENCE_SAVED = "dispute_evidence_saved", "Dispute evidence saved (draft)"
+        DISPUTE_EVIDENCE_SUBMITTED = "dispute_evidence_submitted", "Dispute evidence submitted"
+        DISPUTE_ACCEPTED = "dispute_accepted", "Dispute accepted"
         DISPUTE_WON = "dispute_won", "Dispute won"
         DISPUTE_LOST = "dispute_lost", "Dispute lost"
+        DISPUTE_CLOSED = "dispute_closed", "Inquiry closed"
+        WEBHOOK_REPROCESSED = "webhook_reprocessed", "Webhook event reprocessed"
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -216,8 +311,10 @@ class PaymentEvent(models.Model):
     )
     reference = models.CharField(max_length=255, blank=True)
     message = models.CharField(max_length=500, blank=True)
+    # PROTECT: a ledger row is never rewritten, not even to forget a deleted user (deactivate
+    # staff instead).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
     source = models.CharField(max_length=32, help_text="checkout, webhook, admin, api, system")
     stripe_event_id = models.CharField(max_length=255, blank=True)
@@ -230,6 +327,16 @@ class PaymentEvent(models.Model):
                 fields=["payment", "kind", "reference"],
                 condition=~Q(reference=""),
                 name="payment_event_once_per_reference",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["payment", "created_at", "id"], name="payment_event_timeline"),
+        ]
+        # Append-only in the database itself: any UPDATE or DELETE of a row, from any code or
+        # SQL, is refused by PostgreSQL (pgtrigger; SQLite keeps only the save()/delete() guard).
+        triggers = [
+            pgtrigger.Protect(
+                name="append_only", operation=pgtrigger.Update | pgtrigger.Delete
             ),
         ]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import BASE_DIR, VAR_DIR, database_config, env
+from config.env import BASE_DIR, VAR_DIR, database_config, env, refund_approval_thresholds
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "pgtrigger",
+    "django_object_actions",
     "config.apps.PaydeskConfig",
     "orders",
     "payments",
@@ -288,6 +290,16 @@ PAYDESK_WEBHOOK_LANES = env.int("PAYDESK_WEBHOOK_LANES", default=8)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"
 )
+
+# --- Staff operations ---------------------------------------------------------------------------
+# Four eyes: a refund above its currency's threshold waits until another member of staff with
+# the approve_refund permission approves it. "USD:500,EUR:500,JPY:50000" in major units; a
+# currency not listed needs no approval. Empty: no refund needs approval.
+PAYDESK_REFUND_APPROVAL_THRESHOLDS = refund_approval_thresholds(
+    env.str("PAYDESK_REFUND_APPROVAL_THRESHOLDS", default="")
+)
+# Refunds of payments older than this many days are refused (0: no window).
+PAYDESK_REFUND_WINDOW_DAYS = env.int("PAYDESK_REFUND_WINDOW_DAYS", default=0)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,42 +1,16 @@
-"""The back office's view of payments. Money state is read-only here: it changes only through
-services (refunds and disputes get their own confirmed actions)."""
+"""Payments, their ledger timeline, customers and saved cards; the order page's payments.
 
-import json
+Money state is read-only here: it changes only through services (refunds and disputes get their
+own confirmed actions, in refunds.py and disputes.py)."""
 
 from django.contrib import admin
-from django.utils.html import format_html
 
 from orders.admin import OrderAdmin, ReadOnlyInline, money
 from orders.models import Order
-from payments.models import (
-    Customer,
-    Dispute,
-    Payment,
-    PaymentEvent,
-    PaymentMethod,
-    Refund,
-    WebhookEvent,
-)
-from payments.webhooks.processing import webhook_event_reprocess
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Mirrors of Stripe's objects: viewable, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class AmountDisplayMixin:
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj):
-        return money(obj.amount, obj.currency)
+from payments.admin.base import AmountDisplayMixin, ReadOnlyAdmin
+from payments.admin.disputes import DisputeInline
+from payments.admin.refunds import RefundInline
+from payments.models import Customer, Payment, PaymentEvent, PaymentMethod
 
 
 class PaymentEventInline(ReadOnlyInline):
@@ -49,19 +23,6 @@ class PaymentEventInline(ReadOnlyInline):
     @admin.display(description="Amount")
     def amount_display(self, obj):
         return money(obj.amount, obj.payment.currency)
-
-
-class RefundInline(ReadOnlyInline):
-    model = Refund
-    fields = ("stripe_id", "amount", "status", "reason", "failure_reason", "created_by",
-              "created_at")
-    readonly_fields = fields
-
-
-class DisputeInline(ReadOnlyInline):
-    model = Dispute
-    fields = ("stripe_id", "amount", "status", "reason", "evidence_due_by")
-    readonly_fields = fields
 
 
 @admin.register(Payment)
@@ -106,23 +67,6 @@ class PaymentEventAdmin(ReadOnlyAdmin):
     list_select_related = ("payment", "actor")
 
 
-@admin.register(Refund)
-class RefundAdmin(AmountDisplayMixin, ReadOnlyAdmin):
-    list_display = ("__str__", "payment", "amount_display", "status", "reason", "created_at")
-    list_filter = ("status", "reason")
-    search_fields = ("stripe_id", "payment__stripe_id", "payment__order__number")
-    list_select_related = ("payment",)
-
-
-@admin.register(Dispute)
-class DisputeAdmin(AmountDisplayMixin, ReadOnlyAdmin):
-    list_display = ("stripe_id", "payment", "amount_display", "status", "reason",
-                    "evidence_due_by")
-    list_filter = ("status", "reason")
-    search_fields = ("stripe_id", "payment__stripe_id", "payment__order__number")
-    list_select_related = ("payment",)
-
-
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
     list_display = ("user", "stripe_id", "created_at")
@@ -135,37 +79,6 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "customer", "exp_month", "exp_year", "detached_at")
     search_fields = ("stripe_id", "last4", "customer__user__username")
     list_select_related = ("customer__user",)
-
-
-@admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ("stripe_id", "type", "status", "attempts", "received_at", "processed_at",
-                    "next_attempt_at")
-    list_filter = ("status", "type")
-    search_fields = ("stripe_id", "type")
-    date_hierarchy = "received_at"
-    actions = ["reprocess"]
-    fields = ("stripe_id", "type", "subject", "status", "attempts", "last_error", "received_at",
-              "processed_at", "next_attempt_at", "payload_pretty")
-    readonly_fields = fields
-
-    def has_change_permission(self, request, obj=None):
-        # The reprocess action needs "change"; the detail page never has a Save button, which
-        # would write the whole row back over what a worker wrote meanwhile.
-        return obj is None and request.user.has_perm("payments.change_webhookevent")
-
-    @admin.display(description="Payload")
-    def payload_pretty(self, obj):
-        text = json.dumps(obj.payload, indent=2, sort_keys=True)
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
-
-    @admin.action(description="Reprocess selected events", permissions=["change"])
-    def reprocess(self, request, queryset):
-        count = 0
-        for event in queryset:
-            webhook_event_reprocess(event=event)
-            count += 1
-        self.message_user(request, f"{count} event(s) queued for processing.")
 
 
 class PaymentInline(ReadOnlyInline):

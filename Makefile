@@ -12,6 +12,7 @@ SANDBOX_PORT ?= 12111
 RUN_ENV := PATH=$(CURDIR)/$(VENV)/bin:$$PATH DJANGO_SETTINGS_MODULE=config.settings.base DJANGO_DEBUG=true \
 	DJANGO_SECURE_SSL_REDIRECT=false PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) \
 	STRIPE_API_BASE=$${STRIPE_API_BASE-http://127.0.0.1:$(SANDBOX_PORT)} \
+	PAYDESK_REFUND_APPROVAL_THRESHOLDS=$${PAYDESK_REFUND_APPROVAL_THRESHOLDS-USD:50,EUR:50,JPY:5000} \
 	SANDBOX_WEBHOOK_URL=$${SANDBOX_WEBHOOK_URL:-http://127.0.0.1:$(PORT)/webhooks/stripe/} \
 	PYTHONUNBUFFERED=1
 
@@ -50,7 +51,8 @@ demo: migrate
 run: demo
 	@echo
 	@echo "  Paydesk           http://127.0.0.1:$(PORT)/"
-	@echo "  Back office       http://127.0.0.1:$(PORT)/admin/   (staff: admin / paydesk-admin)"
+	@echo "  Back office       http://127.0.0.1:$(PORT)/admin/   (superuser: admin / paydesk-admin;"
+	@echo "                    Support: support / paydesk-support; Finance: finance / paydesk-finance)"
 	@echo "  Customer login    http://127.0.0.1:$(PORT)/accounts/login/   (customer: demo / paydesk-demo)"
 	@echo "  Health            http://127.0.0.1:$(PORT)/healthz"
 	@echo "  Stripe sandbox    http://127.0.0.1:$(SANDBOX_PORT)/"

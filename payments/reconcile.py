@@ -23,6 +23,9 @@ from payments.models import Dispute, Payment, Refund
 logger = logging.getLogger(__name__)
 
 SOURCE = "reconcile"
+# A refund sent to Stripe without an answer is sent again once it is this old: long past any
+# call still under way (the time budget is seconds).
+UNANSWERED_REFUND_AGE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ReconcileReport:
     checked_by_kind: dict[str, int] = field(default_factory=dict)
     drift: list[Drift] = field(default_factory=list)
     errors: list[ReconcileError] = field(default_factory=list)
+    # Refunds Stripe never answered, sent again (or found at Stripe) with their own key.
+    refunds_resent: int = 0
 
     @property
     def checked(self) -> int:
@@ -69,7 +74,7 @@ class ReconcileReport:
         return (
             f"checked {self.checked} ({kinds}), repaired {self.repaired}, "
             f"errors {len(self.errors)}"
-        )
+        ) + (f", unanswered refunds resent {self.refunds_resent}" if self.refunds_resent else "")
 
 
 @dataclass(frozen=True)
@@ -142,10 +147,14 @@ def reconcile(
 
 def reconcile_stale(*, now: datetime | None = None) -> ReconcileReport:
     """What beat runs: the rows not read from Stripe for PAYDESK_RECONCILE_STALE_MINUTES, at
-    most PAYDESK_RECONCILE_BATCH of each kind."""
+    most PAYDESK_RECONCILE_BATCH of each kind; then the refunds Stripe never answered."""
     now = now or timezone.now()
-    return reconcile(
+    report = reconcile(
         stale_before=now - timedelta(minutes=settings.PAYDESK_RECONCILE_STALE_MINUTES),
         limit=settings.PAYDESK_RECONCILE_BATCH,
         now=now,
     )
+    report.refunds_resent = services.refunds_submit_unanswered(
+        older_than=UNANSWERED_REFUND_AGE, now=now, limit=settings.PAYDESK_RECONCILE_BATCH
+    )
+    return report

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from money import Money
 from orders.models import Order
 from payments import gateway
 from payments.gateway import PaymentIntentData
@@ -525,7 +527,7 @@ def _apply_refund(
     """Moves a refund of a locked payment forward to `refund`, keeping the payment's refunded
     total equal to its succeeded refunds and to the ledger."""
     checked_at = timezone.now()
-    row = Refund.objects.filter(stripe_id=refund.id).first()
+    row = Refund.objects.filter(stripe_id=refund.id).first() or _requested_row(payment, refund)
     was = row.status if row is not None else None
     if row is not None and not _moves_forward(_REFUND_RANK, row.status, refund.status):
         logger.info("ignored stale %s for %s: refund is already %s", refund.status, refund.id,
@@ -539,8 +541,8 @@ def _apply_refund(
         _apply_intent(order, payment, gateway.payment_intent_retrieve(payment.stripe_id),
                       source=source, stripe_event_id=stripe_event_id)
     if row is None:
-        row = Refund(payment=payment, stripe_id=refund.id, amount=refund.amount,
-                     currency=refund.currency)
+        row = Refund(payment=payment, amount=refund.amount, currency=refund.currency)
+    row.stripe_id = refund.id
     row.status = refund.status
     row.reason = refund.reason
     row.failure_reason = refund.failure_reason
@@ -549,8 +551,8 @@ def _apply_refund(
     if row.pk is None:
         row.save()
     else:
-        row.save(update_fields=["status", "reason", "failure_reason", "stripe_object",
-                                "stripe_checked_at", "updated_at"])
+        row.save(update_fields=["stripe_id", "status", "reason", "failure_reason",
+                                "stripe_object", "stripe_checked_at", "updated_at"])
 
     log = {"source": source, "stripe_event_id": stripe_event_id, "reference": refund.id}
     if refund.status == Refund.Status.SUCCEEDED:
@@ -561,13 +563,290 @@ def _apply_refund(
         if refund.status == Refund.Status.FAILED or given_back:
             _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=given_back,
                     message=refund.failure_reason or refund.status, **log)
-    payment.amount_refunded = (
-        payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(t=Sum("amount"))["t"]
-        or 0
-    )
-    payment.save(update_fields=["amount_refunded", "updated_at"])
+    _refund_totals_update(payment, source=source)
     order_refresh_status(order=order)
     return row
+
+
+def _requested_row(payment: Payment, refund: gateway.RefundData) -> Refund | None:
+    """The row refund_create stored for `refund` before Stripe answered (its id is in the
+    refund's metadata): the answer was lost, or the webhook overtook it."""
+    value = refund.metadata.get(REFUND_ID_METADATA, "")
+    if not value.isdigit():
+        return None
+    return payment.refunds.filter(pk=int(value), stripe_id__isnull=True).first()
+
+
+def _refund_totals_update(payment: Payment, *, source: str) -> None:
+    """Sets a locked payment's refunded total (succeeded refunds) and reserved total (refunds
+    awaiting approval or under way). Stripe's truth can leave less room than the requests
+    awaiting approval hold (a refund made in Stripe's Dashboard): those that no longer fit are
+    rejected, newest first, so the totals stay within what was received (a database check)."""
+    totals = {
+        status: amount
+        for status, amount in payment.refunds.values_list("status").annotate(t=Sum("amount"))
+    }
+    payment.amount_refunded = totals.get(Refund.Status.SUCCEEDED, 0)
+    payment.amount_refund_reserved = sum(totals.get(status, 0) for status in Refund.RESERVING)
+    room = payment.amount_received - payment.amount_refunded
+    waiting = payment.refunds.filter(status=Refund.Status.AWAITING_APPROVAL).order_by("-pk")
+    for request in waiting:
+        if payment.amount_refund_reserved <= room:
+            break
+        request.status = Refund.Status.REJECTED
+        request.decided_at = timezone.now()
+        request.decision_note = REFUND_NO_LONGER_FITS
+        request.save(update_fields=["status", "decided_at", "decision_note", "updated_at"])
+        payment.amount_refund_reserved -= request.amount
+        _record(payment, PaymentEvent.Kind.REFUND_REJECTED, amount=request.amount,
+                reference=f"refund-decision:{request.pk}", message=REFUND_NO_LONGER_FITS,
+                source=source)
+    payment.save(update_fields=["amount_refunded", "amount_refund_reserved", "updated_at"])
+
+
+# --- Refunds asked for by staff ------------------------------------------------------------------
+
+# The metadata key refund_create gives every refund Paydesk asks Stripe for.
+REFUND_ID_METADATA = "paydesk_refund_id"
+# Stripe refuses refunds of a charge with an open dispute (its error code charge_disputed).
+DISPUTE_OPEN_STATUSES = ("warning_needs_response", "warning_under_review", "needs_response",
+                         "under_review")
+
+REFUND_NOT_SUCCEEDED = "Only a succeeded payment can be refunded."
+REFUND_AMOUNT_NOT_POSITIVE = "The refund amount must be more than zero."
+REFUND_TOO_MUCH = (
+    "At most {available} can be refunded: {received} received, {refunded} refunded and "
+    "{reserved} already asked for."
+)
+REFUND_NOTHING_LEFT = "Nothing is left to refund: {refunded} refunded and {reserved} asked for."
+REFUND_DISPUTED = (
+    "This payment is disputed: Stripe refuses refunds of a disputed charge (charge_disputed). "
+    "Answer or accept the dispute instead."
+)
+REFUND_OUTSIDE_WINDOW = "This payment is older than the {days}-day refund window."
+REFUND_REASON_UNKNOWN = "Choose one of Stripe's refund reasons, or none."
+REFUND_NOT_AWAITING = "This refund is not awaiting approval: it is {status}."
+REFUND_OWN_REQUEST = "A refund is approved or rejected by someone other than who asked for it."
+REFUND_NO_LONGER_FITS = "No longer fits: the payment was refunded by other means meanwhile."
+REFUND_STRIPE_UNANSWERED = (
+    "Stripe did not answer in time: the refund is pending and will be sent again with the "
+    "same idempotency key until Stripe answers."
+)
+
+
+def refund_approval_threshold(currency: str) -> int | None:
+    """Refunds above this (minor units) wait for approval; None: none do in this currency."""
+    return settings.PAYDESK_REFUND_APPROVAL_THRESHOLDS.get(currency.upper())
+
+
+def refund_needs_approval(*, currency: str, amount: int) -> bool:
+    threshold = refund_approval_threshold(currency)
+    return threshold is not None and amount > threshold
+
+
+def _refund_refusal(payment: Payment, amount: int, *, now: datetime) -> str | None:
+    """Why `amount` cannot be asked for now on a locked payment, or None."""
+    if payment.status != Payment.Status.SUCCEEDED:
+        return REFUND_NOT_SUCCEEDED
+    if payment.dispute_status in DISPUTE_OPEN_STATUSES:
+        return REFUND_DISPUTED
+    days = settings.PAYDESK_REFUND_WINDOW_DAYS
+    paid_at = payment.succeeded_at or payment.created_at
+    if days and paid_at < now - timedelta(days=days):
+        return REFUND_OUTSIDE_WINDOW.format(days=days)
+    if amount <= 0:
+        return REFUND_AMOUNT_NOT_POSITIVE
+
+    def shown(value: int) -> str:
+        return Money(value, payment.currency).format()
+
+    if payment.amount_refundable <= 0:
+        return REFUND_NOTHING_LEFT.format(refunded=shown(payment.amount_refunded),
+                                          reserved=shown(payment.amount_refund_reserved))
+    if amount > payment.amount_refundable:
+        return REFUND_TOO_MUCH.format(
+            available=shown(payment.amount_refundable), received=shown(payment.amount_received),
+            refunded=shown(payment.amount_refunded),
+            reserved=shown(payment.amount_refund_reserved),
+        )
+    return None
+
+
+def refund_create(
+    *,
+    payment: Payment,
+    amount: int,
+    idempotency_key: str,
+    by: AbstractBaseUser,
+    reason: str = "",
+    note: str = "",
+    source: str = "admin",
+    now: datetime | None = None,
+) -> Refund:
+    """Asks for a refund of `amount` (minor units) of a succeeded payment.
+
+    Under the payment's lock: refused (PaymentError, the reason as a sentence) if the payment is
+    not refundable now or `amount` exceeds what is left counting refunds already asked for (the
+    running total, a database check too); else the Refund row and its idempotency key are
+    stored and the amount reserved. Above the currency's approval threshold the refund then
+    waits for another member of staff (refund_approve); otherwise it is sent to Stripe at once
+    (refund_submit). The same `idempotency_key` again returns the first call's refund, so a
+    resubmitted confirmation page never refunds twice."""
+    now = now or timezone.now()
+    if reason not in Refund.Reason.values and reason != "":
+        raise PaymentError(REFUND_REASON_UNKNOWN)
+    with transaction.atomic():
+        _, payment = _lock(payment.pk)
+        existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        refusal = _refund_refusal(payment, amount, now=now)
+        if refusal:
+            raise PaymentError(refusal)
+        waits = refund_needs_approval(currency=payment.currency, amount=amount)
+        refund = Refund.objects.create(
+            payment=payment, idempotency_key=idempotency_key, amount=amount,
+            currency=payment.currency, reason=reason, note=note[:500], created_by=by,
+            status=Refund.Status.AWAITING_APPROVAL if waits else Refund.Status.PENDING,
+        )
+        payment.amount_refund_reserved += amount
+        payment.save(update_fields=["amount_refund_reserved", "updated_at"])
+        _record(
+            payment,
+            PaymentEvent.Kind.REFUND_AWAITING_APPROVAL if waits
+            else PaymentEvent.Kind.REFUND_REQUESTED,
+            amount=amount, reference=f"refund-request:{refund.pk}", message=note, actor=by,
+            source=source,
+        )
+    if waits:
+        return refund
+    return refund_submit(refund=refund, source=source)
+
+
+def refund_approve(
+    *, refund: Refund, by: AbstractBaseUser, note: str = "", source: str = "admin",
+    now: datetime | None = None,
+) -> Refund:
+    """Approves a refund awaiting approval, then sends it to Stripe (refund_submit). Refused
+    if it is not awaiting approval, if `by` asked for it (four eyes: a database check too), or
+    if the payment cannot be refunded any more (e.g. it was disputed meanwhile: reject it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _, payment = _lock(refund.payment_id)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        _check_decidable(refund, by)
+        # Its amount is reserved, so it still fits; a dispute opened meanwhile would make
+        # Stripe refuse it.
+        if payment.dispute_status in DISPUTE_OPEN_STATUSES:
+            raise PaymentError(REFUND_DISPUTED)
+        refund.status = Refund.Status.PENDING
+        refund.decided_by = by
+        refund.decided_at = now
+        refund.decision_note = note[:500]
+        refund.save(update_fields=["status", "decided_by", "decided_at", "decision_note",
+                                   "updated_at"])
+        _record(payment, PaymentEvent.Kind.REFUND_APPROVED, amount=refund.amount,
+                reference=f"refund-decision:{refund.pk}", message=note, actor=by, source=source)
+    return refund_submit(refund=refund, source=source)
+
+
+def refund_reject(
+    *, refund: Refund, by: AbstractBaseUser, note: str = "", source: str = "admin",
+    now: datetime | None = None,
+) -> Refund:
+    """Rejects a refund awaiting approval: nothing reaches Stripe and its amount is free again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _, payment = _lock(refund.payment_id)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        _check_decidable(refund, by)
+        refund.status = Refund.Status.REJECTED
+        refund.decided_by = by
+        refund.decided_at = now
+        refund.decision_note = note[:500]
+        refund.save(update_fields=["status", "decided_by", "decided_at", "decision_note",
+                                   "updated_at"])
+        _record(payment, PaymentEvent.Kind.REFUND_REJECTED, amount=refund.amount,
+                reference=f"refund-decision:{refund.pk}", message=note, actor=by, source=source)
+        _refund_totals_update(payment, source=source)
+    return refund
+
+
+def _check_decidable(refund: Refund, by: AbstractBaseUser) -> None:
+    if refund.status != Refund.Status.AWAITING_APPROVAL:
+        raise PaymentError(REFUND_NOT_AWAITING.format(status=refund.get_status_display().lower()))
+    if refund.created_by_id == by.pk:
+        raise PaymentError(REFUND_OWN_REQUEST)
+
+
+def refund_submit(*, refund: Refund, source: str = "admin") -> Refund:
+    """Sends a pending refund that Stripe has not answered yet, with its stored idempotency key,
+    and applies the answer. No lock is held while Stripe is called: the amount is reserved, so
+    concurrent requests cannot overdraw meanwhile. Stripe refusing it (e.g. charge_disputed)
+    fails the refund and frees its amount; no answer leaves it pending, for reconcile to send
+    again (the key makes that safe)."""
+    refund = Refund.objects.select_related("payment").get(pk=refund.pk)
+    if refund.status != Refund.Status.PENDING or refund.stripe_id:
+        return refund
+    payment = refund.payment
+    try:
+        answer = gateway.refund_create(
+            payment_intent=payment.stripe_id,
+            amount=refund.amount,
+            reason=refund.reason,
+            metadata={REFUND_ID_METADATA: str(refund.pk), "paydesk_payment_id": str(payment.pk)},
+            idempotency_key=refund.idempotency_key,
+        )
+    except gateway.InvalidRequest as refused:
+        return _refund_refused(refund, refused, source=source)
+    except gateway.GatewayUnavailable:
+        logger.warning("refund %s: Stripe did not answer; left pending for reconcile", refund.pk)
+        return refund
+    return refund_sync(refund=answer, source=source) or refund
+
+
+def _refund_refused(refund: Refund, refused: gateway.InvalidRequest, *, source: str) -> Refund:
+    """Stripe refused to create the refund: it fails here too and its amount is free again."""
+    with transaction.atomic():
+        _, payment = _lock(refund.payment_id)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        if refund.status != Refund.Status.PENDING or refund.stripe_id:
+            return refund
+        refund.status = Refund.Status.FAILED
+        refund.failure_reason = (refused.code or "stripe_refused")[:64]
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=None,
+                reference=f"refund-refused:{refund.pk}", message=str(refused), source=source)
+        _refund_totals_update(payment, source=source)
+    return refund
+
+
+def refunds_submit_unanswered(*, older_than: timedelta, now: datetime | None = None,
+                              limit: int = 100) -> int:
+    """Sends again the refunds Stripe never answered (pending, no Stripe id) asked for more than
+    `older_than` ago. A refund Stripe did create (its answer lost) is found first among the
+    intent's refunds by its metadata, so a key expired at Stripe (24 h) cannot refund twice."""
+    now = now or timezone.now()
+    rows = Refund.objects.filter(
+        status=Refund.Status.PENDING, stripe_id__isnull=True, created_at__lt=now - older_than
+    ).select_related("payment").order_by("created_at")[:limit]
+    sent = 0
+    for refund in rows:
+        try:
+            made = next(
+                (r for r in gateway.refund_list_for_intent(refund.payment.stripe_id)
+                 if r.metadata.get(REFUND_ID_METADATA) == str(refund.pk)),
+                None,
+            )
+            if made is not None:
+                refund_sync(refund=made, source="reconcile")
+            else:
+                refund_submit(refund=refund, source="reconcile")
+        except gateway.GatewayError as exc:
+            logger.warning("refund %s: still no answer from Stripe: %s", refund.pk, exc)
+            continue
+        sent += 1
+    return sent
 
 
 _DISPUTE_OUTCOMES = {"won": PaymentEvent.Kind.DISPUTE_WON, "lost": PaymentEvent.Kind.DISPUTE_LOST}

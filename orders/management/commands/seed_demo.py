@@ -1,7 +1,9 @@
-"""`manage.py seed_demo`: the demo staff user, demo customer and demo catalogue. Idempotent:
-running it again changes nothing that is already there (passwords are reset to the demo ones)."""
+"""`manage.py seed_demo`: the demo staff users (a superuser, and one Support and one Finance
+member of staff), demo customer and demo catalogue. Idempotent: running it again changes nothing
+that is already there (passwords are reset to the demo ones)."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -9,6 +11,13 @@ from orders.models import Price, Product
 
 DEMO_STAFF = {"username": "admin", "password": "paydesk-admin", "email": "admin@example.com"}
 DEMO_CUSTOMER = {"username": "demo", "password": "paydesk-demo", "email": "demo@example.com"}
+# Staff in the groups created by payments' migration 0006_staff_groups.
+DEMO_TEAM = [
+    {"username": "support", "password": "paydesk-support", "email": "support@example.com",
+     "first_name": "Sam", "last_name": "Support", "group": "Support"},
+    {"username": "finance", "password": "paydesk-finance", "email": "finance@example.com",
+     "first_name": "Fran", "last_name": "Finance", "group": "Finance"},
+]
 # The demo shop: (slug, name, description, [(currency, unit amount in minor units)]).
 DEMO_CATALOGUE = [
     ("coffee-beans", "Coffee beans, 1 kg", "Single-origin, roasted this week.", [("USD", 2400)]),
@@ -20,7 +29,7 @@ DEMO_CATALOGUE = [
 
 
 class Command(BaseCommand):
-    help = "Creates (or refreshes) the demo staff user, demo customer and demo catalogue."
+    help = "Creates (or refreshes) the demo staff users, demo customer and demo catalogue."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -32,6 +41,18 @@ class Command(BaseCommand):
         staff.set_password(DEMO_STAFF["password"])
         staff.save(update_fields=["password"])
         self.stdout.write(f"staff user {staff.username}: {'created' if created else 'exists'}")
+        for member in DEMO_TEAM:
+            user, created = User.objects.get_or_create(
+                username=member["username"],
+                defaults={"email": member["email"], "first_name": member["first_name"],
+                          "last_name": member["last_name"], "is_staff": True},
+            )
+            user.set_password(member["password"])
+            user.save(update_fields=["password"])
+            user.groups.add(Group.objects.get(name=member["group"]))
+            self.stdout.write(
+                f"{member['group']} user {user.username}: {'created' if created else 'exists'}"
+            )
 
         customer, created = User.objects.get_or_create(
             username=DEMO_CUSTOMER["username"],

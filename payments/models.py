@@ -236,6 +236,10 @@ class Refund(models.Model):
     def __str__(self) -> str:
         return self.stripe_id or f"refund {self.pk}"
 
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
 
 class Dispute(models.Model):
     """One row per Stripe Dispute (an inquiry, `warning_*`, or a chargeback), in Stripe's status."""

@@ -187,7 +187,9 @@ def make_user(db):
     from tests.factories import UserFactory
 
     def make(username: str, *, staff: bool = False, **fields):
-        return UserFactory(username=username, is_staff=staff, is_superuser=staff, **fields)
+        fields.setdefault("is_staff", staff)
+        fields.setdefault("is_superuser", staff)
+        return UserFactory(username=username, **fields)
 
     return make
 

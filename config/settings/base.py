@@ -300,6 +300,9 @@ PAYDESK_REFUND_APPROVAL_THRESHOLDS = refund_approval_thresholds(
 )
 # Refunds of payments older than this many days are refused (0: no window).
 PAYDESK_REFUND_WINDOW_DAYS = env.int("PAYDESK_REFUND_WINDOW_DAYS", default=0)
+# Per-object admin buttons (django-object-actions) are links to confirmation pages: GET only
+# shows the page, its POST does the work.
+DJANGO_OBJECT_ACTIONS_DEFAULT_HTTP_METHOD = "GET"
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -9,7 +9,7 @@ from orders.admin import OrderAdmin, ReadOnlyInline, money
 from orders.models import Order
 from payments.admin.base import AmountDisplayMixin, ReadOnlyAdmin
 from payments.admin.disputes import DisputeInline
-from payments.admin.refunds import RefundInline
+from payments.admin.refunds import RefundActionsMixin, RefundInline
 from payments.models import Customer, Payment, PaymentEvent, PaymentMethod
 
 
@@ -26,7 +26,7 @@ class PaymentEventInline(ReadOnlyInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(AmountDisplayMixin, ReadOnlyAdmin):
+class PaymentAdmin(RefundActionsMixin, AmountDisplayMixin, ReadOnlyAdmin):
     list_display = ("__str__", "order", "amount_display", "status", "card", "refunded_display",
                     "created_at")
     list_filter = ("status", "currency", "created_at")

@@ -20,13 +20,15 @@ RUN_ENV := PATH=$(CURDIR)/$(VENV)/bin:$$PATH DJANGO_SETTINGS_MODULE=config.setti
 TEST_DATABASE_URL ?= $(if $(DATABASE_URL),$(DATABASE_URL),postgres://postgres@127.0.0.1:5432/paydesk)
 TEST_BROKER_URL ?= $(if $(CELERY_BROKER_URL),$(CELERY_BROKER_URL),redis://127.0.0.1:6379/0)
 
-.PHONY: run test lint bench install install-dev migrate demo clean help
+.PHONY: run test lint bench clean-install-check install install-dev migrate demo clean help
 
 help:
 	@echo "make run    set up (venv, install, migrate, demo data) and start web, worker, beat, sandbox"
 	@echo "make test   the whole suite against PostgreSQL, Redis, the sandbox and Chromium"
 	@echo "make lint   ruff, the migrations check and the import-linter contracts"
 	@echo "make bench  the benchmarks under bench/ (results: docs/benchmarks.md)"
+	@echo "make clean-install-check  requirements.txt alone in a fresh venv, production settings,"
+	@echo "           web + worker + beat on PostgreSQL and Redis, one payment end to end (CI runs it)"
 
 $(RUNTIME_STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +76,10 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	@ls bench/*/run.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	for b in bench/*/run.py; do $(PY) $$b || exit 1; done
+
+# What the Docker image runs, without Docker: PostgreSQL and Redis on 127.0.0.1 (see the script).
+clean-install-check:
+	bash .ci/clean-install-check
 
 clean:
 	rm -rf var staticfiles .pytest_cache

@@ -14,3 +14,7 @@ timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 # request line or a Referer is written as [REDACTED].
 accesslog = "-"
 logger_class = "config.gunicorn_logging.GunicornLogger"
+
+# gunicorn's control socket (gunicornc) is not used, and its default path ($HOME/.gunicorn) is not
+# writable by the image's non-root user.
+control_socket_disable = True

@@ -47,15 +47,26 @@ def new_checkout_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+TAX_RATE_IN_RANGE = Q(tax_rate__gte=0, tax_rate__lt=100)
+
+
 class Product(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     description = models.TextField(blank=True)
+    tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0,
+        help_text="Tax included in the price, in percent (e.g. 20.00 for 20% VAT); 0 for none. "
+        "Receipts show the tax each rate includes.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=TAX_RATE_IN_RANGE, name="product_tax_rate_range"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -166,10 +177,15 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     unit_amount = models.PositiveBigIntegerField()
     amount = models.PositiveBigIntegerField()
+    tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0,
+        help_text="The product's tax rate (percent, included in the amount) when ordered",
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.CheckConstraint(condition=TAX_RATE_IN_RANGE, name="line_tax_rate_range"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
             models.CheckConstraint(
                 condition=Q(amount=F("unit_amount") * F("quantity")), name="line_amount_is_product"

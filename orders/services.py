@@ -76,6 +76,7 @@ def order_create(
                     quantity=quantity,
                     unit_amount=price.unit_amount,
                     amount=amount.amount,
+                    tax_rate=price.product.tax_rate,
                 )
                 for price, quantity, amount in lines
             )

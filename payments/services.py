@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from money import Money
 from orders.models import Order
-from payments import gateway
+from payments import gateway, signals
 from payments.gateway import PaymentIntentData
 from payments.models import Customer, Dispute, Payment, PaymentEvent, PaymentMethod, Refund
 from payments.selectors import payment_id_for_intent, payment_live_for
@@ -370,10 +370,12 @@ def _apply_intent(
     payment.stripe_checked_at = timezone.now()
     status_changed = payment.status != before[0]
 
+    succeeded_now = False
     if intent.status == Payment.Status.SUCCEEDED:
         payment.succeeded_at = payment.succeeded_at or timezone.now()
-        _record(payment, PaymentEvent.Kind.SUCCEEDED, amount=intent.amount_received,
-                reference=intent.charge_id or intent.id, **log)
+        succeeded_now = _record(payment, PaymentEvent.Kind.SUCCEEDED,
+                                amount=intent.amount_received,
+                                reference=intent.charge_id or intent.id, **log) is not None
     elif intent.status == Payment.Status.CANCELED:
         _record(payment, PaymentEvent.Kind.CANCELED, reference=intent.id, **log)
     elif intent.status == Payment.Status.REQUIRES_ACTION and status_changed:
@@ -391,6 +393,8 @@ def _apply_intent(
         )
     payment.save(update_fields=_INTENT_FIELDS)
     order_refresh_status(order=order)
+    if succeeded_now:
+        signals.payment_succeeded.send(sender=Payment, payment=payment)
 
 
 # What applying a PaymentIntent may change: never the whole row, so a concurrent writer of another
@@ -555,16 +559,22 @@ def _apply_refund(
                                 "stripe_object", "stripe_checked_at", "updated_at"])
 
     log = {"source": source, "stripe_event_id": stripe_event_id, "reference": refund.id}
+    announce = None
     if refund.status == Refund.Status.SUCCEEDED:
-        _record(payment, PaymentEvent.Kind.REFUND_SUCCEEDED, amount=refund.amount, **log)
+        if _record(payment, PaymentEvent.Kind.REFUND_SUCCEEDED, amount=refund.amount, **log):
+            announce = signals.refund_succeeded
     elif refund.status in (Refund.Status.FAILED, Refund.Status.CANCELED):
         # A refund that had succeeded and then failed gives its amount back to the total.
         given_back = -refund.amount if was == Refund.Status.SUCCEEDED else None
         if refund.status == Refund.Status.FAILED or given_back:
-            _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=given_back,
-                    message=refund.failure_reason or refund.status, **log)
+            written = _record(payment, PaymentEvent.Kind.REFUND_FAILED, amount=given_back,
+                              message=refund.failure_reason or refund.status, **log)
+            if written and given_back:
+                announce = signals.refund_reversed
     _refund_totals_update(payment, source=source)
     order_refresh_status(order=order)
+    if announce is not None:
+        announce.send(sender=Refund, refund=row)
     return row
 
 

@@ -198,7 +198,8 @@ CELERY_WEBHOOKS_QUEUE = env.str("CELERY_WEBHOOKS_QUEUE", default="webhooks")
 CELERY_PDF_QUEUE = env.str("CELERY_PDF_QUEUE", default="pdf")
 CELERY_TASK_ROUTES = {
     "payments.tasks.webhook_lane_drain": {"queue": CELERY_WEBHOOKS_QUEUE},
-    "receipts.tasks.receipt_render_pdf": {"queue": CELERY_PDF_QUEUE},
+    "receipts.tasks.document_deliver": {"queue": CELERY_PDF_QUEUE},
+    "receipts.tasks.documents_deliver_due": {"queue": CELERY_PDF_QUEUE},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -217,6 +218,10 @@ CELERY_BEAT_SCHEDULE = {
     "payments-reconcile-stale": {
         "task": "payments.tasks.payments_reconcile_stale",
         "schedule": 300.0,
+    },
+    "receipts-deliver-due": {
+        "task": "receipts.tasks.documents_deliver_due",
+        "schedule": 60.0,
     },
 }
 
@@ -290,6 +295,25 @@ PAYDESK_WEBHOOK_LANES = env.int("PAYDESK_WEBHOOK_LANES", default=8)
 SANDBOX_WEBHOOK_URL = env.str(
     "SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/stripe/"
 )
+
+# --- Receipts and credit notes ------------------------------------------------------------------
+# The seller printed on every receipt and credit note (frozen into each when it is issued).
+PAYDESK_SELLER = {
+    "name": env.str("PAYDESK_SELLER_NAME", default="Paydesk Demo Shop"),
+    # Lines separated by "|": "1 Main Street|Springfield 12345|United States".
+    "address": [line.strip() for line in env.str(
+        "PAYDESK_SELLER_ADDRESS", default="1 Demo Street|Springfield 12345|United States"
+    ).split("|") if line.strip()],
+    "tax_id": env.str("PAYDESK_SELLER_TAX_ID", default=""),
+    "email": env.str("PAYDESK_SELLER_EMAIL", default="receipts@example.com"),
+}
+# Babel locale for amounts and dates on documents and in their e-mails.
+PAYDESK_DOCUMENT_LOCALE = env.str("PAYDESK_DOCUMENT_LOCALE", default="en_US")
+# E-mail: Django's backends by URL (django-environ): consolemail:// writes each message to the
+# worker's output (the default), smtp+tls://user:password@host:587 sends it.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=PAYDESK_SELLER["email"])
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Staff operations ---------------------------------------------------------------------------
 # Four eyes: a refund above its currency's threshold waits until another member of staff with

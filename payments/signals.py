@@ -1,0 +1,18 @@
+"""What payments tells the apps built on it (receipts, recovery), which payments must not import.
+
+Each signal is sent by the service that applies the fact, inside its transaction and while the
+payment's row lock is held, exactly once per fact (when its ledger row is first written): a
+receiver's writes commit or roll back with the fact itself. Receivers must be quick and must not
+call Stripe; slow work (a PDF, an e-mail) goes to a task on commit.
+
+- payment_succeeded(payment): the payment's money was received.
+- refund_succeeded(refund): a refund's money went back to the customer.
+- refund_reversed(refund): a refund that had succeeded failed afterwards (the money did not go
+  back after all).
+"""
+
+from django.dispatch import Signal
+
+payment_succeeded = Signal()
+refund_succeeded = Signal()
+refund_reversed = Signal()

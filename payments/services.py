@@ -570,7 +570,13 @@ def _apply_refund(
     return row
 
 
-_DISPUTE_OUTCOMES = {"won": PaymentEvent.Kind.DISPUTE_WON, "lost": PaymentEvent.Kind.DISPUTE_LOST}
+# How a dispute ended, in the ledger: a chargeback won or lost moves its amount; an inquiry
+# closed without a chargeback moves none.
+_DISPUTE_OUTCOMES = {
+    "won": (PaymentEvent.Kind.DISPUTE_WON, True),
+    "lost": (PaymentEvent.Kind.DISPUTE_LOST, True),
+    "warning_closed": (PaymentEvent.Kind.DISPUTE_CLOSED, False),
+}
 
 
 def dispute_refresh(
@@ -604,7 +610,8 @@ def dispute_sync(
 def _apply_dispute(
     payment: Payment, dispute: gateway.DisputeData, *, source: str, stripe_event_id: str
 ) -> Dispute:
-    """Moves a dispute of a locked payment forward; the ledger gets opened, then won or lost."""
+    """Moves a dispute of a locked payment forward; the ledger gets opened, then won, lost or
+    (an inquiry) closed. The payment's dispute_status follows its latest dispute."""
     checked_at = timezone.now()
     row = Dispute.objects.filter(stripe_id=dispute.id).first()
     if row is not None and not _moves_forward(_DISPUTE_RANK, row.status, dispute.status):
@@ -633,7 +640,12 @@ def _apply_dispute(
     _record(payment, PaymentEvent.Kind.DISPUTE_OPENED, amount=dispute.amount,
             message=dispute.reason, **log)
     if dispute.status in _DISPUTE_OUTCOMES:
-        _record(payment, _DISPUTE_OUTCOMES[dispute.status], amount=dispute.amount, **log)
+        kind, moves_money = _DISPUTE_OUTCOMES[dispute.status]
+        _record(payment, kind, amount=dispute.amount if moves_money else None, **log)
+    latest = payment.disputes.order_by("-created_at", "-pk").values_list("status", flat=True)[:1]
+    if latest and payment.dispute_status != latest[0]:
+        payment.dispute_status = latest[0]
+        payment.save(update_fields=["dispute_status", "updated_at"])
     return row
 
 

@@ -77,7 +77,7 @@ def _check_file(upload) -> None:
         raise forms.ValidationError(FILE_WRONG_TYPE.format(name=upload.name), code="file_type")
 
 
-_LABELS = {
+FIELD_LABELS = {  # (label, help text) of each field the form shows
     "product_description": ("Product description", "What was sold: the order's lines."),
     "customer_name": ("Customer name", ""),
     "customer_email_address": ("Customer e-mail address", ""),
@@ -106,18 +106,23 @@ class EvidenceForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name, limit in TEXT_FIELDS.items():
-            label, help_text = _LABELS[name]
-            field_class = forms.EmailField if name == "customer_email_address" else forms.CharField
+            label, help_text = FIELD_LABELS[name]
+            if name == "customer_email_address":
+                field_class, widget = forms.EmailField, forms.EmailInput(attrs={"size": 60})
+            elif limit == LONG_TEXT:
+                field_class, widget = forms.CharField, forms.Textarea(attrs={"rows": 8})
+            else:
+                field_class, widget = forms.CharField, forms.TextInput(attrs={"size": 60})
             self.fields[name] = field_class(
                 label=label,
                 help_text=help_text,
                 required=False,
                 max_length=limit,
-                widget=forms.Textarea(attrs={"rows": 8 if limit == LONG_TEXT else 1}),
+                widget=widget,
                 error_messages={"max_length": TEXT_TOO_LONG},
             )
         for name in FILE_FIELDS:
-            label, help_text = _LABELS[name]
+            label, help_text = FIELD_LABELS[name]
             self.fields[name] = forms.FileField(
                 label=label,
                 help_text=" ".join(filter(None, [help_text, "PDF, JPEG or PNG, up to 5 MB."])),
@@ -173,7 +178,7 @@ def dispute_evidence_prefill(*, dispute: Dispute) -> dict[str, str]:
         f"Total: {_money(order.total_amount, order.currency)}",
     ]
     card = (
-        f"{payment.card_brand or 'card'} ending {payment.card_last4}"
+        f"{payment.card_brand.title() or 'card'} ending {payment.card_last4}"
         + (
             f", expiring {payment.card_exp_month:02d}/{payment.card_exp_year}"
             if payment.card_exp_month and payment.card_exp_year

@@ -247,6 +247,8 @@ class Dispute(models.Model):
     # Stripe's final statuses: an inquiry closed without a chargeback, a chargeback decided, or
     # one prevented before it became a chargeback.
     CLOSED = ("warning_closed", "won", "lost", "prevented")
+    # The bank waits for the business's answer: evidence, or accepting the dispute.
+    AWAITING_RESPONSE = ("warning_needs_response", "needs_response")
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
     stripe_id = models.CharField(max_length=255, unique=True)
@@ -279,6 +281,10 @@ class Dispute(models.Model):
 
     def __str__(self) -> str:
         return self.stripe_id
+
+    def needs_response(self) -> bool:
+        """Waiting for Paydesk's answer, and none was submitted yet."""
+        return self.status in self.AWAITING_RESPONSE and self.evidence_submitted_at is None
 
 
 class PaymentEvent(models.Model):

@@ -10,8 +10,10 @@ most), so a slow Stripe cannot pin locks and connections for longer.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +26,7 @@ from django.utils import timezone
 from money import Money
 from orders.models import Order
 from payments import gateway, signals
+from payments.evidence import FILE_FIELDS, FILE_PURPOSE, TEXT_FIELDS, EvidenceFile
 from payments.gateway import PaymentIntentData
 from payments.models import Customer, Dispute, Payment, PaymentEvent, PaymentMethod, Refund
 from payments.selectors import payment_id_for_intent, payment_live_for
@@ -859,7 +862,13 @@ def refunds_submit_unanswered(*, older_than: timedelta, now: datetime | None = N
     return sent
 
 
-_DISPUTE_OUTCOMES = {"won": PaymentEvent.Kind.DISPUTE_WON, "lost": PaymentEvent.Kind.DISPUTE_LOST}
+# How a dispute ended, in the ledger: a chargeback won or lost moves its amount; an inquiry
+# closed without a chargeback moves none.
+_DISPUTE_OUTCOMES = {
+    "won": (PaymentEvent.Kind.DISPUTE_WON, True),
+    "lost": (PaymentEvent.Kind.DISPUTE_LOST, True),
+    "warning_closed": (PaymentEvent.Kind.DISPUTE_CLOSED, False),
+}
 
 
 def dispute_refresh(
@@ -893,7 +902,8 @@ def dispute_sync(
 def _apply_dispute(
     payment: Payment, dispute: gateway.DisputeData, *, source: str, stripe_event_id: str
 ) -> Dispute:
-    """Moves a dispute of a locked payment forward; the ledger gets opened, then won or lost."""
+    """Moves a dispute of a locked payment forward; the ledger gets opened, then won, lost or
+    (an inquiry) closed. The payment's dispute_status follows its latest dispute."""
     checked_at = timezone.now()
     row = Dispute.objects.filter(stripe_id=dispute.id).first()
     if row is not None and not _moves_forward(_DISPUTE_RANK, row.status, dispute.status):
@@ -922,7 +932,173 @@ def _apply_dispute(
     _record(payment, PaymentEvent.Kind.DISPUTE_OPENED, amount=dispute.amount,
             message=dispute.reason, **log)
     if dispute.status in _DISPUTE_OUTCOMES:
-        _record(payment, _DISPUTE_OUTCOMES[dispute.status], amount=dispute.amount, **log)
+        kind, moves_money = _DISPUTE_OUTCOMES[dispute.status]
+        _record(payment, kind, amount=dispute.amount if moves_money else None, **log)
+    latest = payment.disputes.order_by("-created_at", "-pk").values_list("status", flat=True)[:1]
+    if latest and payment.dispute_status != latest[0]:
+        payment.dispute_status = latest[0]
+        payment.save(update_fields=["dispute_status", "updated_at"])
+    return row
+
+
+# --- Disputes: staff's answer (evidence, or accepting) ------------------------------------------
+
+DISPUTE_CLOSED = "This dispute is closed ({status}): it can no longer be answered."
+DISPUTE_EVIDENCE_SUBMITTED = (
+    "Evidence for this dispute was already submitted: it cannot be changed or sent again."
+)
+DISPUTE_UNDER_REVIEW = (
+    "The bank is reviewing this dispute ({status}): it can no longer be answered."
+)
+DISPUTE_NO_RESPONSE = "The bank takes no response to this dispute (Stripe gives no due date)."
+DISPUTE_PAST_DUE = "Evidence for this dispute was due by {due} UTC: it can no longer be sent."
+DISPUTE_EVIDENCE_REFUSED = "Stripe refused the evidence, so nothing was saved: {detail}"
+DISPUTE_EVIDENCE_TOO_MANY_PAGES = (
+    "Stripe refused the evidence, so nothing was saved: together it makes more pages than the "
+    "card network accepts. Shorten the text or send smaller files."
+)
+DISPUTE_ACCEPT_REFUSED = "Stripe refused to close the dispute: {detail}"
+DISPUTE_UNKNOWN_FIELDS = "Paydesk does not send these evidence fields: {names}."
+
+
+def _dispute_refusal(row: Dispute, *, now: datetime | None) -> str | None:
+    """Why the dispute takes no answer now (None: it does). With `now`, evidence is asked for,
+    which must also arrive by Stripe's due date; accepting has no due date."""
+    if row.status in Dispute.CLOSED:
+        return DISPUTE_CLOSED.format(status=row.status)
+    if row.evidence_submitted_at is not None:
+        return DISPUTE_EVIDENCE_SUBMITTED
+    if row.status not in Dispute.AWAITING_RESPONSE:
+        return DISPUTE_UNDER_REVIEW.format(status=row.status)
+    if now is not None and row.evidence_due_by is None:
+        return DISPUTE_NO_RESPONSE
+    if now is not None and now > row.evidence_due_by:
+        return DISPUTE_PAST_DUE.format(due=f"{row.evidence_due_by.astimezone(UTC):%Y-%m-%d %H:%M}")
+    return None
+
+
+def dispute_evidence_save(
+    *,
+    dispute: Dispute,
+    evidence: Mapping[str, str],
+    files: Mapping[str, EvidenceFile],
+    submit: bool,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> Dispute:
+    """Sends staff's evidence to Stripe: a draft (Stripe's `submit=false`: staged on the
+    dispute, still editable) or the submission to the bank (once: afterwards the dispute takes
+    no more evidence). Text fields not given, and files not given, keep what was sent before;
+    an empty text clears its field.
+
+    Files are uploaded first, before the row lock (they can be large; an unused file at Stripe
+    costs nothing). Then, under the payment's row lock, the dispute is re-checked, updated at
+    Stripe and Stripe's answer applied, and the ledger records who sent which fields. Refuses
+    with a PaymentError a dispute that takes no evidence (closed, submitted, past due) and
+    evidence Stripe refuses; nothing is saved then."""
+    unknown = (set(evidence) - set(TEXT_FIELDS)) | (set(files) - set(FILE_FIELDS))
+    if unknown:
+        raise PaymentError(DISPUTE_UNKNOWN_FIELDS.format(names=", ".join(sorted(unknown))))
+    now = now or timezone.now()
+    if (refusal := _dispute_refusal(Dispute.objects.get(pk=dispute.pk), now=now)) is not None:
+        raise PaymentError(refusal)
+    file_ids = {
+        field: gateway.file_create(
+            content=upload.content,
+            filename=upload.name,
+            purpose=FILE_PURPOSE,
+            idempotency_key=f"dispute-file:{dispute.pk}:{field}:"
+            f"{hashlib.sha256(upload.content).hexdigest()}",
+        ).id
+        for field, upload in files.items()
+    }
+    refused: gateway.InvalidRequest | None = None
+    with transaction.atomic():
+        _, payment = _lock(dispute.payment_id)
+        row = Dispute.objects.get(pk=dispute.pk)
+        if (refusal := _dispute_refusal(row, now=now)) is not None:
+            raise PaymentError(refusal)
+        merged = {**row.evidence, **evidence, **file_ids}
+        kept = {name: value for name, value in merged.items() if value}
+        # Everything Paydesk sends, every time, so Stripe holds what the row says; a field sent
+        # before and now empty is cleared at Stripe with "".
+        params = {**dict.fromkeys(row.evidence, ""), **kept}
+        kind = (PaymentEvent.Kind.DISPUTE_EVIDENCE_SUBMITTED if submit
+                else PaymentEvent.Kind.DISPUTE_EVIDENCE_SAVED)
+        if submit:
+            reference = row.stripe_id
+        else:
+            drafts = payment.events.filter(kind=kind, reference__startswith=f"{row.stripe_id}:")
+            reference = f"{row.stripe_id}:draft-{drafts.count() + 1}"
+        # The same answer sent again (a retry after a timeout) replays Stripe's first result;
+        # a different draft, or a later save of an earlier draft, is a new request.
+        digest = hashlib.sha256(json.dumps([params, submit], sort_keys=True).encode()).hexdigest()
+        try:
+            answer = gateway.dispute_update(
+                row.stripe_id, evidence=params, submit=submit,
+                idempotency_key=f"dispute-evidence:{reference}:{digest}",
+            )
+        except gateway.InvalidRequest as exc:
+            # The dispute may have moved on at Stripe (closed, answered elsewhere): mirror it.
+            row = _apply_dispute(payment, gateway.dispute_retrieve(row.stripe_id),
+                                 source="admin", stripe_event_id="")
+            refused = exc
+        else:
+            row = _apply_dispute(payment, answer, source="admin", stripe_event_id="")
+            row.evidence = kept
+            row.evidence_saved_at = now
+            if submit:
+                row.evidence_submitted_at = now
+            row.save(update_fields=["evidence", "evidence_saved_at", "evidence_submitted_at",
+                                    "updated_at"])
+            _record(payment, kind, source="admin", actor=by, reference=reference,
+                    message=_evidence_summary(kept))
+    if refused is not None:
+        raise PaymentError(_evidence_refused_message(row, refused, now=now)) from refused
+    return row
+
+
+def _evidence_summary(sent: Mapping[str, str]) -> str:
+    """The ledger's note of what was sent: each text field with its length, each file's id."""
+    parts = [
+        f"{name} ({value})" if name in FILE_FIELDS else f"{name} ({len(value)} characters)"
+        for name, value in sent.items()
+    ]
+    return "Sent: " + (", ".join(parts) if parts else "nothing")
+
+
+def _evidence_refused_message(
+    row: Dispute, refused: gateway.InvalidRequest, *, now: datetime
+) -> str:
+    if refused.code == gateway.EVIDENCE_PAGE_LIMIT_EXCEEDED:
+        return DISPUTE_EVIDENCE_TOO_MANY_PAGES
+    return _dispute_refusal(row, now=now) or DISPUTE_EVIDENCE_REFUSED.format(detail=refused)
+
+
+def dispute_accept(*, dispute: Dispute, by: AbstractBaseUser) -> Dispute:
+    """Accepts the dispute (Stripe's close): the business gives up the disputed amount and
+    Stripe closes the dispute as lost. Final. Under the payment's row lock, like evidence;
+    refused (PaymentError) once the dispute is closed or its evidence was submitted."""
+    refused: gateway.InvalidRequest | None = None
+    with transaction.atomic():
+        _, payment = _lock(dispute.payment_id)
+        row = Dispute.objects.get(pk=dispute.pk)
+        if (refusal := _dispute_refusal(row, now=None)) is not None:
+            raise PaymentError(refusal)
+        try:
+            answer = gateway.dispute_close(row.stripe_id, idempotency_key=f"dispute-close:{row.pk}")
+        except gateway.InvalidRequest as exc:
+            row = _apply_dispute(payment, gateway.dispute_retrieve(row.stripe_id),
+                                 source="admin", stripe_event_id="")
+            refused = exc
+        else:
+            _record(payment, PaymentEvent.Kind.DISPUTE_ACCEPTED, source="admin", actor=by,
+                    reference=row.stripe_id)
+            row = _apply_dispute(payment, answer, source="admin", stripe_event_id="")
+    if refused is not None:
+        raise PaymentError(
+            _dispute_refusal(row, now=None) or DISPUTE_ACCEPT_REFUSED.format(detail=refused)
+        ) from refused
     return row
 
 

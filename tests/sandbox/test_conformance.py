@@ -1,6 +1,7 @@
 """Every object the sandbox serves has every top-level key of Stripe's published fixture for
 that resource (``vendor/stripe/fixtures3.json``), with a compatible JSON type."""
 
+import io
 import json
 from pathlib import Path
 
@@ -94,8 +95,10 @@ RESOURCES = ["customer", "payment_method", "setup_intent", "payment_intent", "ch
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_sandbox_object_has_every_key_of_stripes_fixture(sandbox, stripe_client, resource):
     if resource == "file":
+        receipt = io.BytesIO(b"%PDF-1.7\n%receipt\n")  # Stripe takes only PDF, JPEG, PNG
+        receipt.name = "receipt.pdf"
         upload = stripe_client.v1.files.create(
-            params={"purpose": "dispute_evidence", "file": FIXTURES.open("rb")}
+            params={"purpose": "dispute_evidence", "file": receipt}
         )
         obj = _get(sandbox, f"/v1/files/{upload.id}")
     else:

@@ -79,7 +79,7 @@ def test_dispute_outcome_follows_stripes_magic_evidence(stripe_env, text, outcom
     assert (dispute.status, dispute.reason) == ("needs_response", "fraudulent")
     client = stripe_env.client
     saved = client.v1.disputes.update(dispute.id, params={
-        "evidence": {"customer_name": "Jenny Rosen"}})
+        "evidence": {"customer_name": "Jenny Rosen"}, "submit": False})
     assert saved.evidence.customer_name == "Jenny Rosen"
     assert saved.status == "needs_response"
     submitted = client.v1.disputes.update(dispute.id, params={
@@ -98,18 +98,19 @@ def test_closing_a_dispute_accepts_it(stripe_env):
 
 def test_dispute_evidence_file_upload(sandbox, stripe_client, tmp_path):
     receipt = tmp_path / "receipt.png"
-    receipt.write_bytes(b"\x89PNG fake receipt")
+    receipt.write_bytes(b"\x89PNG\r\n\x1a\n fake receipt")
     upload = stripe_client.v1.files.create(
         params={"purpose": "dispute_evidence", "file": receipt.open("rb")})
-    assert (upload.purpose, upload.size, upload.type) == ("dispute_evidence", 17, "png")
+    assert (upload.purpose, upload.size, upload.type) == ("dispute_evidence", 21, "png")
     env_intent = pay(stripe_client, "pm_card_createDispute")
     sandbox.advance()
     dispute = stripe_client.v1.disputes.list(params={"charge": env_intent.latest_charge}).data[0]
     updated = stripe_client.v1.disputes.update(dispute.id, params={
-        "evidence": {"receipt": upload.id}})
+        "evidence": {"receipt": upload.id}, "submit": False})
     assert updated.evidence.receipt == upload.id
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        stripe_client.v1.disputes.update(dispute.id, params={"evidence": {"receipt": "file_x"}})
+        stripe_client.v1.disputes.update(
+            dispute.id, params={"evidence": {"receipt": "file_x"}, "submit": False})
     assert raised.value.code == "resource_missing"
     charge = stripe_client.v1.charges.retrieve(env_intent.latest_charge)
     assert charge.disputed is True

@@ -1,9 +1,14 @@
 """Disputes: opened by ``pm_card_createDispute`` payments; retrieve, update, close, list.
 
 A dispute opens shortly after the payment (``needs_response``, reason ``fraudulent``). Evidence
-is saved with ``POST /v1/disputes/{id}``; ``submit=true`` sends it (``under_review``). As in
-Stripe test mode, evidence text containing ``winning_evidence`` wins the dispute and
-``losing_evidence`` loses it, shortly after submission. ``close`` accepts the dispute (lost).
+is saved with ``POST /v1/disputes/{id}``: ``submit=false`` stages it (still editable),
+``submit=true`` (Stripe's default) sends it to the bank (``under_review``); after that the
+dispute takes no more evidence. Stripe's limits hold: text fields of at most 20,000 characters
+(the long ones) or 5,000, 150,000 for all of them together, and file fields naming files
+uploaded for ``dispute_evidence``. Evidence submitted after ``due_by`` is taken, with
+``past_due`` set, as Stripe does. As in Stripe test mode, ``uncategorized_text`` of
+``winning_evidence`` wins the dispute and ``losing_evidence`` loses it, shortly after
+submission (an async transition). ``close`` accepts the dispute (lost).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from payments.sandbox.resources.common import (
     now,
     route,
 )
+from payments.sandbox.resources.misc import DISPUTE_EVIDENCE as PURPOSE
 from payments.sandbox.resources.payment_methods import test_card
 
 EVIDENCE_FIELDS = (
@@ -62,8 +68,24 @@ FILE_FIELDS = {
     "shipping_documentation",
     "uncategorized_file",
 }
+# Stripe's per-field limits (docs.stripe.com/api/disputes/update): these explanations hold up to
+# 20,000 characters; any other text field is a plain Stripe string (5,000).
+LONG_TEXT_FIELDS = {
+    "access_activity_log",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "duplicate_charge_explanation",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "uncategorized_text",
+}
+LONG_TEXT = 20_000
+SHORT_TEXT = 5_000
+ALL_TEXT = 150_000
 OPEN = ("warning_needs_response", "needs_response")
 EVIDENCE_WINDOW = 7 * 24 * 3600
+OUTCOMES = {"winning_evidence": "won", "losing_evidence": "lost"}
 
 
 def open_dispute(ctx: Ctx, charge_id: str) -> None:
@@ -126,40 +148,69 @@ def retrieve(ctx: Ctx, raw, dispute_id):
     return ctx.respond(_dispute(ctx, dispute_id), Params(raw))
 
 
+def _check_evidence(ctx: Ctx, dispute: dict[str, Any], evidence: dict[str, Any]) -> None:
+    """Stripe's checks on an evidence hash, before anything changes."""
+    for key, value in evidence.items():
+        if key not in EVIDENCE_FIELDS:
+            raise errors.unknown_parameter(f"evidence[{key}]")
+        if not isinstance(value, str):
+            raise errors.invalid_parameter(f"evidence[{key}]", f"Invalid string: {key}")
+        if key in FILE_FIELDS:
+            if value and ctx.get("files", value, f"evidence[{key}]")["purpose"] != PURPOSE:
+                raise errors.invalid_parameter(
+                    f"evidence[{key}]",
+                    f"The file {value} was not uploaded with purpose {PURPOSE}.",
+                )
+            continue
+        limit = LONG_TEXT if key in LONG_TEXT_FIELDS else SHORT_TEXT
+        if len(value) > limit:
+            raise errors.invalid_parameter(
+                f"evidence[{key}]",
+                f"Invalid string: {value[:20]}...; must be at most {limit} characters",
+            )
+    staged = {**dispute["evidence"], **evidence}
+    total = sum(len(v) for k, v in staged.items() if k not in FILE_FIELDS and isinstance(v, str))
+    if total > ALL_TEXT:
+        raise errors.invalid_parameter(
+            "evidence",
+            f"The combined character count of all evidence fields is {total}; it must be at "
+            f"most {ALL_TEXT}.",
+        )
+
+
 @route("POST", "/v1/disputes/{dispute_id}")
 def update(ctx: Ctx, raw, dispute_id):
     params = Params(raw, allowed=("evidence", "metadata", "submit"))
     dispute = _dispute(ctx, dispute_id)
     evidence = params.dict("evidence") or {}
-    for key in evidence:
-        if key not in EVIDENCE_FIELDS:
-            raise errors.unknown_parameter(f"evidence[{key}]")
-    if evidence and dispute["status"] not in OPEN:
+    # Stripe submits unless told not to; a request with neither evidence nor `submit` (only
+    # metadata) submits nothing.
+    submit = params.bool("submit", True) and (bool(evidence) or "submit" in params)
+    if (evidence or submit) and dispute["status"] not in OPEN:
         raise errors.StripeError(
             400,
             f"This dispute is in status {dispute['status']}; evidence can only be updated "
             "before it is submitted.",
             code="dispute_not_updatable",
         )
-    for key, value in evidence.items():
-        if key in FILE_FIELDS and value:
-            ctx.get("files", value, f"evidence[{key}]")
+    _check_evidence(ctx, dispute, evidence)
     before = ctx.render(dispute)
     for key, value in evidence.items():
         dispute["evidence"][key] = value or None
     if evidence:
         dispute["evidence_details"]["has_evidence"] = True
     dispute["metadata"] = params.metadata(dispute["metadata"])
-    if params.bool("submit") and dispute["status"] in OPEN:
+    if submit:
+        details = dispute["evidence_details"]
         dispute["status"] = "under_review"
-        dispute["evidence_details"]["submission_count"] += 1
-        text = " ".join(str(v) for v in dispute["evidence"].values() if isinstance(v, str))
-        outcome = (
-            "won" if "winning_evidence" in text else "lost" if "losing_evidence" in text else None
-        )
+        details["submission_count"] += 1
+        details["past_due"] = now() > details["due_by"]
+        outcome = OUTCOMES.get(dispute["evidence"]["uncategorized_text"] or "")
         if outcome:
             ctx.schedule(lambda job_ctx: _close(job_ctx, dispute_id, outcome))
-    ctx.emit("charge.dispute.updated", dispute, changed(before, ctx.render(dispute)))
+    previous = changed(before, ctx.render(dispute))
+    if previous:
+        ctx.emit("charge.dispute.updated", dispute, previous)
     return ctx.respond(dispute, params)
 
 

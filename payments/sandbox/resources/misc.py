@@ -1,4 +1,5 @@
-"""Ephemeral keys (mobile PaymentSheet), files (dispute evidence), products and prices."""
+"""Ephemeral keys (mobile PaymentSheet), files (dispute evidence: PDF, JPEG or PNG up to 5 MB),
+products and prices."""
 
 from __future__ import annotations
 
@@ -54,8 +55,29 @@ def delete_ephemeral_key(ctx: Ctx, raw, key_id):
     return ctx.respond(key, Params(raw))
 
 
-FILE_PURPOSES = ("dispute_evidence", "identity_document", "business_logo", "business_icon",
+DISPUTE_EVIDENCE = "dispute_evidence"
+FILE_PURPOSES = (DISPUTE_EVIDENCE, "identity_document", "business_logo", "business_icon",
                  "customer_signature", "additional_verification")
+# Stripe's rules for dispute evidence (docs.stripe.com/file-upload): PDF, JPEG or PNG, as the
+# content says (the SDK sends every file as application/octet-stream), at most 5 MB.
+EVIDENCE_TYPES = {b"%PDF-": "pdf", b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
+EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
+
+
+def _evidence_type(upload: Upload) -> str:
+    if len(upload.data) > EVIDENCE_MAX_BYTES:
+        raise errors.invalid_parameter(
+            "file",
+            f"The file is {len(upload.data)} bytes; files for {DISPUTE_EVIDENCE} may be at "
+            f"most {EVIDENCE_MAX_BYTES} bytes (5 MB).",
+        )
+    kind = next((k for head, k in EVIDENCE_TYPES.items() if upload.data.startswith(head)), None)
+    if kind is None:
+        raise errors.invalid_parameter(
+            "file",
+            f"Invalid file: files for {DISPUTE_EVIDENCE} must be PDF, JPEG or PNG.",
+        )
+    return kind
 
 
 @route("POST", "/v1/files")
@@ -66,6 +88,10 @@ def create_file(ctx: Ctx, raw):
     upload = raw["file"]
     if not isinstance(upload, Upload):
         raise errors.invalid_parameter("file", "Invalid file: must be uploaded as multipart.")
+    if purpose == DISPUTE_EVIDENCE:
+        file_type = _evidence_type(upload)
+    else:
+        file_type = PurePath(upload.filename).suffix.lstrip(".").lower() or None
     file = base_object(
         "file",
         "file",
@@ -75,7 +101,7 @@ def create_file(ctx: Ctx, raw):
         purpose=purpose,
         size=len(upload.data),
         title=None,
-        type=PurePath(upload.filename).suffix.lstrip(".").lower() or None,
+        type=file_type,
         _contents=upload.data,
     )
     file["url"] = f"{ctx.base_url}/v1/files/{file['id']}/contents"

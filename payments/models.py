@@ -240,6 +240,13 @@ class Refund(models.Model):
     def money(self) -> Money:
         return Money(self.amount, self.currency)
 
+    @property
+    def reason_display(self) -> str:
+        """Stripe's reason in words ("" when none was given)."""
+        if self.reason in Refund.Reason.values:
+            return Refund.Reason(self.reason).label
+        return self.reason.replace("_", " ").capitalize()
+
 
 class Dispute(models.Model):
     """One row per Stripe Dispute (an inquiry, `warning_*`, or a chargeback), in Stripe's status."""

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 EMAIL_BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
                  timedelta(hours=2), timedelta(hours=6))
 DELIVER_BATCH = 50
+# How long a worker may take to render and send one document before another may try.
+DELIVERY_LEASE = timedelta(minutes=5)
+DELIVERABLE = ("pending", "failed")
 
 Document = Receipt | CreditNote
 
@@ -147,7 +150,7 @@ def _note_issue(*, refund: Refund, kind: str, now: datetime | None) -> CreditNot
         if reverses is None:
             return None
     now = now or timezone.now()
-    reason = refund.get_reason_display() if refund.reason else ""
+    reason = refund.reason_display
     if reverses is not None:
         reason = f"Refund failed ({refund.failure_reason or 'failed'}): {reverses.number} reversed"
     try:
@@ -252,24 +255,27 @@ def document_send(document: Document, *, now: datetime | None = None) -> bool:
 
 def document_deliver(*, kind: str, document_id: int, now: datetime | None = None) -> bool:
     """Renders (if not yet) and e-mails one document unless it was sent already; what the pdf
-    queue's task runs. Safe to run twice: the row is locked while it is sent."""
+    queue's task runs. Safe to run twice at once: a worker first takes a short lease on the
+    document (DELIVERY_LEASE, in one quick transaction) and renders and sends without holding
+    any lock; a second worker finds the lease taken and leaves it."""
+    now = now or timezone.now()
     model = Receipt if kind == "receipt" else CreditNote
     with transaction.atomic():
-        document = model.objects.select_for_update(skip_locked=True).filter(
-            pk=document_id).first()
-        if document is None or document.email_status in (
-            Receipt.EmailStatus.SENT, Receipt.EmailStatus.NO_ADDRESS,
-            Receipt.EmailStatus.GAVE_UP,
-        ):
+        document = (
+            model.objects.select_for_update(skip_locked=True)
+            .filter(pk=document_id, email_status__in=DELIVERABLE)
+            .filter(Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now))
+            .first()
+        )
+        if document is None:
             return False
-        return document_send(document, now=now)
+        model.objects.filter(pk=document.pk).update(email_next_attempt_at=now + DELIVERY_LEASE)
+    return document_send(document, now=now)
 
 
 def document_resend(*, document: Document, now: datetime | None = None) -> bool:
     """Staff's Resend: sends the document again now, whatever its delivery state."""
-    with transaction.atomic():
-        document = type(document).objects.select_for_update().get(pk=document.pk)
-        return document_send(document, now=now)
+    return document_send(type(document).objects.get(pk=document.pk), now=now)
 
 
 def documents_deliver_due(*, now: datetime | None = None, limit: int = DELIVER_BATCH) -> int:
@@ -278,9 +284,12 @@ def documents_deliver_due(*, now: datetime | None = None, limit: int = DELIVER_B
     now = now or timezone.now()
     sent = 0
     for model, kind in ((Receipt, "receipt"), (CreditNote, "credit_note")):
+        # Pending ones a minute old: their on-commit task was lost (or is slow); failed ones
+        # once their backoff has passed.
         due = model.objects.filter(
             Q(email_status=Receipt.EmailStatus.PENDING, issued_at__lte=now - timedelta(minutes=1))
-            | Q(email_status=Receipt.EmailStatus.FAILED, email_next_attempt_at__lte=now)
+            | Q(email_status=Receipt.EmailStatus.FAILED),
+            Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now),
         ).order_by("issued_at").values_list("pk", flat=True)[:limit]
         for document_id in due:
             sent += document_deliver(kind=kind, document_id=document_id, now=now)

@@ -53,18 +53,23 @@ class CeleryWorker:
 
 
 def start_celery_worker(
-    *, sandbox_server, log_path: Path, pool: str = "solo", concurrency: int = 1
+    *, sandbox_server, log_path: Path, pool: str = "solo", concurrency: int = 1,
+    pdf: bool = False,
 ) -> CeleryWorker:
     """Starts `celery -A config worker` against the test database, the broker in
     CELERY_BROKER_URL and `sandbox_server`, in its own process group, and waits until it is
-    ready. The caller must have unblocked database access."""
+    ready. The caller must have unblocked database access.
+
+    It consumes the webhooks and default queues; the pdf queue (receipts' rendering and e-mail)
+    only with `pdf=True`, so receipts issued by other tests' payments are not rendered while
+    those tests end and their data is flushed."""
     from django.conf import settings
     from django.db import connection
 
     from payments.gateway import SANDBOX_TEST_KEY
 
     queues = [settings.CELERY_WEBHOOKS_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE,
-              settings.CELERY_PDF_QUEUE]
+              *([settings.CELERY_PDF_QUEUE] if pdf else [])]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",

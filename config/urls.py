@@ -28,6 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("checkout/", include("payments.urls")),
+    path("receipts/", include("receipts.urls")),
     # The "orders" namespace: /shop/, /orders/ and /orders/<number>/.
     path("", include("orders.urls")),
     path("api/", include("config.api")),

@@ -374,5 +374,8 @@ LOGGING = {
         # console) do not scrub: every record goes to the scrubbed console above instead.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        # WeasyPrint logs every rendering step at INFO; its warnings (a missing font) matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -140,7 +140,7 @@ class Browser:
                 return Page(
                     url=response.geturl(),
                     status=response.status,
-                    html=response.read().decode(),
+                    html=response.read().decode(errors="replace"),  # a PDF too
                     content_type=response.headers.get("Content-Type", ""),
                 )
         except HTTPError as exc:
@@ -224,6 +224,38 @@ def wait_for_webhook(number: str) -> None:
     )
 
 
+RECEIPT_OF_ORDER = """
+    SELECT r.number, r.email_status, r.email_last_error, r.pdf FROM receipts_receipt r
+    JOIN payments_payment p ON p.id = r.payment_id JOIN orders_order o ON o.id = p.order_id
+    WHERE o.number = %s
+"""
+
+
+def wait_for_receipt(browser: Browser, number: str) -> None:
+    """The receipt is issued with the payment, then rendered (WeasyPrint, Pango) and e-mailed
+    (to the worker's output: no mail server here) by the worker on the pdf queue."""
+    deadline = time.monotonic() + WEBHOOK_TIMEOUT
+    row = None
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+        while time.monotonic() < deadline:
+            row = connection.execute(RECEIPT_OF_ORDER, (number,)).fetchone()
+            if row is not None and row[1] == "sent" and row[3]:
+                break
+            time.sleep(0.5)
+    if row is None:
+        raise PaymentCheckFailed(f"order {number} has no receipt")
+    receipt, status, last_error, pdf = row
+    if status != "sent" or not pdf:
+        raise PaymentCheckFailed(
+            f"receipt {receipt} is {status} after {WEBHOOK_TIMEOUT:g} s, not rendered and sent "
+            f"by the pdf worker{': ' if last_error else ''}{last_error}"
+        )
+    download = browser.open(f"/receipts/{receipt}.pdf")
+    if download.content_type != "application/pdf" or not download.html.startswith("%PDF"):
+        raise PaymentCheckFailed(f"/receipts/{receipt}.pdf is not a PDF")
+    step(f"receipt {receipt}: rendered, e-mailed and downloadable by the customer")
+
+
 def main(base_url: str) -> None:
     browser = Browser(base_url)
     log_in(browser)
@@ -231,6 +263,7 @@ def main(base_url: str) -> None:
     number = order_number(checkout)
     pay_with_visa(browser, checkout, number)
     wait_for_webhook(number)
+    wait_for_receipt(browser, number)
 
 
 if __name__ == "__main__":

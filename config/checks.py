@@ -4,7 +4,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 from payments.models import WebhookLane
 
@@ -155,3 +155,21 @@ def stripe_not_the_sandbox(app_configs, **kwargs):
             hint=SANDBOX_IN_PRODUCTION_HINT, id="paydesk.E008",
         )]
     return []
+
+
+CONSOLE_EMAIL_MESSAGE = (
+    "EMAIL_URL is not set (or is consolemail://): receipts and credit notes are written to the "
+    "pdf worker's output instead of being e-mailed to customers."
+)
+CONSOLE_EMAIL_HINT = (
+    "Set EMAIL_URL to your mail server, e.g. smtp+tls://user:password@smtp.example.com:587, "
+    "and DEFAULT_FROM_EMAIL to the address receipts come from."
+)
+
+
+@register(Tags.compatibility, deploy=True)
+def email_is_delivered(app_configs, **kwargs):
+    """A deployment should e-mail receipts, not print them."""
+    if settings.DEBUG or settings.EMAIL_BACKEND != "django.core.mail.backends.console.EmailBackend":
+        return []
+    return [Warning(CONSOLE_EMAIL_MESSAGE, hint=CONSOLE_EMAIL_HINT, id="paydesk.W009")]

@@ -9,6 +9,7 @@ retries what failed (documents_deliver_due).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -203,7 +204,9 @@ def document_pdf(document: Document, *, force: bool = False) -> bytes:
             return stored.read()
     from receipts.pdf import render_pdf
 
+    started = time.perf_counter()
     content = render_pdf(document)
+    logger.info("rendered %s in %.1f ms", document.number, (time.perf_counter() - started) * 1e3)
     document.pdf.save(document.filename, ContentFile(content), save=False)
     document.pdf_rendered_at = timezone.now()
     type(document).objects.filter(pk=document.pk).update(

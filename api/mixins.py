@@ -7,6 +7,8 @@ response, or forgets the row when the request was refused before any work.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -26,7 +28,9 @@ _REFUSED_BEFORE_WORK = (
     exceptions.ValidationError,
     exceptions.ParseError,
     exceptions.NotFound,
+    Http404,
     exceptions.PermissionDenied,
+    PermissionDenied,
     exceptions.UnsupportedMediaType,
 )
 

@@ -4,7 +4,7 @@ Version 1 lives under /api/v1/ (api/v1/). Subscriptions and receipts register th
 on this router under the same prefix when they are built.
 """
 
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from api.v1 import views
@@ -18,4 +18,6 @@ router.register("v1/payment-methods", views.PaymentMethodViewSet, basename="paym
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),
     *router.urls,
+    # Last: any other URL of the API is its JSON 404 (not the site's HTML page).
+    re_path(r"^v1/", views.not_found),
 ]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.decorators import action, api_view, permission_classes, schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -43,10 +43,27 @@ INVALID_CREDENTIALS = "Unable to log in with the provided username and password.
 
 
 class NewestFirst(CursorPagination):
+    """Newest first, `limit` per page (at most 100), `next`/`previous` links with a cursor."""
+
     ordering = ("-created_at", "-id")
     page_size = 20
     page_size_query_param = "limit"
     max_page_size = 100
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound as invalid:
+            # A bad parameter, not a missing object: 400 with the parameter named.
+            raise ValidationError({"cursor": [str(invalid.detail)]}) from invalid
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+@schema(None)
+def not_found(request):
+    """Any other URL under /api/: the API's 404, not the site's HTML page."""
+    raise NotFound()
 
 
 class ApiViewSet(Idempotent, viewsets.GenericViewSet):
@@ -91,7 +108,7 @@ class TokenView(Idempotent, APIView):
         return Response(s.TokenOutput({"token": token.key}).data)
 
     @extend_schema(operation_id="auth_token_destroy", parameters=[IDEMPOTENCY_KEY],
-                   request=None, responses={204: None, **errors(401)})
+                   request=None, responses={204: None, **errors(400, 401, 409)})
     def delete(self, request):
         Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -116,7 +133,7 @@ class ProductViewSet(ApiViewSet, mixins.ListModelMixin):
 
 @extend_schema_view(
     list=extend_schema(description="Your orders, newest first.",
-                       responses={200: s.OrderOutput(many=True), **errors(401)}),
+                       responses={200: s.OrderOutput(many=True), **errors(400, 401)}),
     retrieve=extend_schema(responses={200: s.OrderDetailOutput, **errors(401, 404)}),
 )
 class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -136,7 +153,7 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
 
     @extend_schema(
         request=s.OrderInput, parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.OrderDetailOutput, **errors(400, 401, 429)},
+        responses={201: s.OrderDetailOutput, **errors(400, 401, 409, 429)},
         description="Creates a pending order. Amounts come from the catalogue, never from you.",
     )
     def create(self, request):
@@ -153,7 +170,7 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
 
     @extend_schema(
         request=None, parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.OrderDetailOutput, **errors(401, 404, 409, 503)},
+        responses={200: s.OrderDetailOutput, **errors(400, 401, 404, 409, 503)},
         description="Cancels a pending or failed order and its unfinished payment.",
     )
     @action(detail=True, methods=["post"])
@@ -215,6 +232,7 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
 )
 class PaymentViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     pagination_class = NewestFirst
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
@@ -238,7 +256,7 @@ class PaymentViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     @extend_schema(
         request=s.RefundInput, parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.StaffRefundOutput, **errors(400, 401, 404, 429, 503)},
+        responses={201: s.StaffRefundOutput, **errors(400, 401, 404, 409, 429, 503)},
         description=(
             "Staff with the refund permission only (others: 404). Refunds `amount` of any "
             "customer's payment with the same rules as the back office: never more than is "
@@ -271,6 +289,7 @@ class PaymentViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 )
 class PaymentMethodViewSet(ApiViewSet, mixins.ListModelMixin):
     serializer_class = s.PaymentMethodOutput
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
@@ -279,7 +298,7 @@ class PaymentMethodViewSet(ApiViewSet, mixins.ListModelMixin):
 
     @extend_schema(
         request=None, parameters=[IDEMPOTENCY_KEY, STRIPE_VERSION],
-        responses={201: s.SetupOutput, **errors(400, 401, 429, 503)},
+        responses={201: s.SetupOutput, **errors(400, 401, 409, 429, 503)},
         description=(
             "Starts saving a card: present PaymentSheet in setup mode with "
             "`setup_intent_client_secret` (3-D Secure runs there when the card asks for it). "
@@ -306,7 +325,7 @@ class PaymentMethodViewSet(ApiViewSet, mixins.ListModelMixin):
 
     @extend_schema(parameters=[IDEMPOTENCY_KEY],
                    responses={204: OpenApiResponse(description="Removed."),
-                              **errors(401, 404, 503)},
+                              **errors(400, 401, 404, 409, 503)},
                    description="Removes a saved card (detaches it at Stripe).")
     def destroy(self, request, pk=None):
         payment_method = self.get_object()

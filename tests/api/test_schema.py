@@ -65,3 +65,13 @@ def test_the_schema_documents_the_headers_and_errors(client):
     assert headers == {"Idempotency-Key", "Stripe-Version"}
     assert {"400", "401", "404", "409", "429", "503"} <= set(pay["responses"])
     assert "tokenAuth" in document["components"]["securitySchemes"]
+
+
+@pytest.mark.django_db
+def test_the_home_page_links_the_api_docs_which_work_offline(client):
+    home = client.get("/").content.decode()
+    docs = client.get("/api/docs/")
+
+    assert 'href="/api/docs/"' in home
+    assert docs.status_code == 200
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs.content.decode()

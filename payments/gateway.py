@@ -303,11 +303,18 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 def _call(fn, *args, **kwargs):
     """Runs an SDK call within the time budget (STRIPE_REQUEST_BUDGET if none is running, or
-    what is left of the current one if that is less), translating its errors into Paydesk's."""
-    with time_budget(settings.STRIPE_REQUEST_BUDGET):
-        if _budget_spent():
-            raise GatewayTimeout("the Stripe time budget was spent before the call")
-        return _translated(fn, *args, **kwargs)
+    what is left of the current one if that is less), translating its errors into Paydesk's.
+    Its duration counts towards `stripe_time_measured`, if one is running."""
+    started = time.monotonic()
+    try:
+        with time_budget(settings.STRIPE_REQUEST_BUDGET):
+            if _budget_spent():
+                raise GatewayTimeout("the Stripe time budget was spent before the call")
+            return _translated(fn, *args, **kwargs)
+    finally:
+        spent = _stripe_seconds.get()
+        if spent is not None:
+            spent.append(time.monotonic() - started)
 
 
 def _translated(fn, *args, **kwargs):
@@ -577,7 +584,23 @@ def webhook_verify(
         raise PayloadTooDeep("payload nests too deeply to parse") from exc
 
 
-# --- The mobile API: PaymentSheet's keys, saved cards -----------------------------------------
+# --- The mobile API: PaymentSheet's keys, saved cards, time spent waiting for Stripe ----------
+
+# The durations of the Stripe calls made in the current context (a request), when measured.
+_stripe_seconds: ContextVar[list[float] | None] = ContextVar("stripe_seconds", default=None)
+
+
+@contextmanager
+def stripe_time_measured() -> Iterator[list[float]]:
+    """Collects the duration of every Stripe call made inside the block (seconds, one entry per
+    call, retries included), so a request can tell its own time from Stripe's."""
+    spent: list[float] = []
+    token = _stripe_seconds.set(spent)
+    try:
+        yield spent
+    finally:
+        _stripe_seconds.reset(token)
+
 
 
 def ephemeral_key_create(*, customer: str, stripe_version: str, idempotency_key: str) -> str:

@@ -132,3 +132,14 @@ def test_pay_is_rate_limited_per_user(api, customer, sandbox, settings):
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert limited.headers["Retry-After"] == "60"
     assert later.status_code == 200
+
+
+def test_server_timing_tells_paydesks_time_from_stripes(api, customer, sandbox):
+    order = make_order(customer=customer)
+
+    timing = pay(api, order.number).headers["Server-Timing"]
+
+    app, stripe = timing.split(", ")
+    assert app.startswith("app;dur=")
+    # An intent, a customer and an ephemeral key.
+    assert stripe.startswith("stripe;dur=") and stripe.endswith('desc="3 calls"')

@@ -1,7 +1,23 @@
-"""The REST API for mobile clients: one DRF router that every app's viewsets register on."""
+"""The REST API for mobile clients: one DRF router that every app's viewsets register on.
 
+Version 1 lives under /api/v1/ (api/v1/). Subscriptions and receipts register their viewsets
+on this router under the same prefix when they are built.
+"""
+
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter()
+from api.v1 import views
 
-urlpatterns = router.urls
+router = DefaultRouter()
+router.register("v1/products", views.ProductViewSet, basename="product")
+router.register("v1/orders", views.OrderViewSet, basename="order")
+router.register("v1/payments", views.PaymentViewSet, basename="payment")
+router.register("v1/payment-methods", views.PaymentMethodViewSet, basename="payment-method")
+
+urlpatterns = [
+    path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),
+    *router.urls,
+    # Last: any other URL of the API is its JSON 404 (not the site's HTML page).
+    re_path(r"^v1/", views.not_found),
+]

@@ -316,11 +316,18 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 def _call(fn, *args, **kwargs):
     """Runs an SDK call within the time budget (STRIPE_REQUEST_BUDGET if none is running, or
-    what is left of the current one if that is less), translating its errors into Paydesk's."""
-    with time_budget(settings.STRIPE_REQUEST_BUDGET):
-        if _budget_spent():
-            raise GatewayTimeout("the Stripe time budget was spent before the call")
-        return _translated(fn, *args, **kwargs)
+    what is left of the current one if that is less), translating its errors into Paydesk's.
+    Its duration counts towards `stripe_time_measured`, if one is running."""
+    started = time.monotonic()
+    try:
+        with time_budget(settings.STRIPE_REQUEST_BUDGET):
+            if _budget_spent():
+                raise GatewayTimeout("the Stripe time budget was spent before the call")
+            return _translated(fn, *args, **kwargs)
+    finally:
+        spent = _stripe_seconds.get()
+        if spent is not None:
+            spent.append(time.monotonic() - started)
 
 
 def _translated(fn, *args, **kwargs):
@@ -641,3 +648,77 @@ def webhook_verify(
         return json.loads(payload)
     except RecursionError as exc:
         raise PayloadTooDeep("payload nests too deeply to parse") from exc
+
+
+# --- The mobile API: PaymentSheet's keys, saved cards, time spent waiting for Stripe ----------
+
+# The durations of the Stripe calls made in the current context (a request), when measured.
+_stripe_seconds: ContextVar[list[float] | None] = ContextVar("stripe_seconds", default=None)
+
+
+@contextmanager
+def stripe_time_measured() -> Iterator[list[float]]:
+    """Collects the duration of every Stripe call made inside the block (seconds, one entry per
+    call, retries included), so a request can tell its own time from Stripe's."""
+    spent: list[float] = []
+    token = _stripe_seconds.set(spent)
+    try:
+        yield spent
+    finally:
+        _stripe_seconds.reset(token)
+
+
+
+def ephemeral_key_create(*, customer: str, stripe_version: str, idempotency_key: str) -> str:
+    """An ephemeral key for `customer`, created with the API version the mobile SDK sends
+    (Stripe requires it to match the SDK's); returns its secret, which is all the app needs."""
+    key = _call(
+        client().v1.ephemeral_keys.create,
+        params={"customer": customer},
+        options={"idempotency_key": idempotency_key, "stripe_version": stripe_version},
+    )
+    return key.secret
+
+
+def setup_intent_from(raw: dict[str, Any]) -> SetupIntentData:
+    payment_method = raw.get("payment_method")
+    return SetupIntentData(
+        id=raw["id"],
+        status=raw["status"],
+        customer=_id(raw.get("customer")) or None,
+        payment_method_id=_id(payment_method),
+        card=_card_of(payment_method),
+        raw=raw,
+    )
+
+
+def setup_intent_create(*, customer: str, idempotency_key: str) -> SetupIntentData:
+    """A SetupIntent to save a card for later off-session payments (3-D Secure at setup when
+    the card asks for it). Its client secret is in `raw["client_secret"]`."""
+    raw = _plain(
+        _call(
+            client().v1.setup_intents.create,
+            params={
+                "customer": customer,
+                "usage": "off_session",
+                "automatic_payment_methods": {"enabled": True},
+                "expand": ["payment_method"],
+            },
+            options=_options(idempotency_key),
+        )
+    )
+    return setup_intent_from(raw)
+
+
+# Stripe's code when a PaymentMethod is not attached to any customer (already detached).
+PAYMENT_METHOD_UNEXPECTED_STATE = "payment_method_unexpected_state"
+
+
+def payment_method_detach(payment_method_id: str, *, idempotency_key: str) -> None:
+    """Detaches a saved card from its customer. Raises InvalidRequest with
+    PAYMENT_METHOD_UNEXPECTED_STATE if it is attached to no customer."""
+    _call(
+        client().v1.payment_methods.detach,
+        payment_method_id,
+        options=_options(idempotency_key),
+    )

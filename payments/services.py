@@ -1123,3 +1123,76 @@ def payment_method_save(
         },
     )
     return method
+
+
+# --- The mobile API: cancel an order, PaymentSheet's keys, saved cards ---------------------------
+
+ORDER_NOT_CANCELABLE = "This order cannot be canceled: it is already paid, refunded or canceled."
+CUSTOMER_CANCELED_REASON = "requested_by_customer"
+
+
+def order_cancel(*, order: Order, by: AbstractBaseUser | None = None) -> Order:
+    """Cancels a pending or failed order, and its live PaymentIntent at Stripe first.
+
+    The order stays locked throughout, so no payment can start meanwhile. If Stripe says the
+    intent can no longer be canceled (it succeeded: a lost webhook), Stripe's state is applied
+    and the order, now paid, is refused with ORDER_NOT_CANCELABLE."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        cancelable = order.is_payable()
+        if cancelable:
+            live = payment_live_for(order=order)
+            if live is not None:
+                live = payment_cancel(payment=live, reason=CUSTOMER_CANCELED_REASON, by=by)
+                order.refresh_from_db()
+                cancelable = live.status == Payment.Status.CANCELED and order.is_payable()
+            if cancelable:
+                order.status = Order.Status.CANCELED
+                order.save(update_fields=["status", "updated_at"])
+    if not cancelable:
+        raise PaymentError(ORDER_NOT_CANCELABLE)
+    return order
+
+
+def customer_ephemeral_key_create(
+    *, customer: Customer, stripe_version: str, idempotency_key: str
+) -> str:
+    """The secret of an ephemeral key that lets the mobile PaymentSheet act for `customer` (list
+    and save its cards), made with the SDK's `stripe_version`. `idempotency_key` is the caller's
+    stored key (the API request's row)."""
+    return gateway.ephemeral_key_create(
+        customer=customer.stripe_id, stripe_version=stripe_version,
+        idempotency_key=idempotency_key,
+    )
+
+
+def setup_intent_start(
+    *, user: AbstractBaseUser, idempotency_key: str
+) -> tuple[Customer, gateway.SetupIntentData]:
+    """A SetupIntent for `user` to save a card; the card is saved (payment_method_save) when
+    Stripe reports the setup succeeded. `idempotency_key` is the caller's stored key."""
+    customer = customer_ensure(user=user)
+    setup_intent = gateway.setup_intent_create(
+        customer=customer.stripe_id, idempotency_key=idempotency_key
+    )
+    return customer, setup_intent
+
+
+def payment_method_detach(
+    *, payment_method: PaymentMethod, idempotency_key: str, now: datetime | None = None
+) -> PaymentMethod:
+    """Detaches a saved card at Stripe, then marks it detached here (it is never offered again).
+    A card Stripe already detached is marked detached all the same."""
+    with transaction.atomic():
+        payment_method = PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)
+        if payment_method.detached_at is not None:
+            return payment_method
+        try:
+            gateway.payment_method_detach(payment_method.stripe_id,
+                                          idempotency_key=idempotency_key)
+        except gateway.InvalidRequest as refused:
+            if refused.code != gateway.PAYMENT_METHOD_UNEXPECTED_STATE:
+                raise
+        payment_method.detached_at = now or timezone.now()
+        payment_method.save(update_fields=["detached_at"])
+    return payment_method

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -48,9 +49,12 @@ INSTALLED_APPS = [
     "payments",
     "recovery",
     "receipts",
+    "api",
 ]
 
 MIDDLEWARE = [
+    # First: the API's Server-Timing covers everything the request took here.
+    "api.middleware.server_timing",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -89,6 +93,10 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Shared by every process (API rate limits count here): a table in the database by default
+# (api's migration 0002 creates it), or any cache django-environ can name, e.g. redis://...
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://paydesk_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -223,6 +231,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "receipts.tasks.documents_deliver_due",
         "schedule": 60.0,
     },
+    "api-idempotency-keys-expire": {
+        "task": "api.tasks.api_idempotency_keys_expire",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Stripe (reached only through payments/gateway.py) ----------------------------------------
@@ -329,13 +341,32 @@ PAYDESK_REFUND_WINDOW_DAYS = env.int("PAYDESK_REFUND_WINDOW_DAYS", default=0)
 DJANGO_OBJECT_ACTIONS_DEFAULT_HTTP_METHOD = "GET"
 
 # --- API ------------------------------------------------------------------------------------
+# Mobile apps send `Authorization: Token <key>` (POST /api/v1/auth/token/); the site's own pages
+# may use their session. JSON in and out; every error in one shape (api/errors.py).
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Per client address for logging in (on top of django-axes' lockout), per user for paying.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env.str("PAYDESK_API_AUTH_RATE", default="20/min"),
+        "pay": env.str("PAYDESK_API_PAY_RATE", default="60/min"),
+    },
 }
+# Stripe's idempotency for the API's POST and DELETE requests (api/idempotency.py): keys are
+# kept this long, and a request still holding its key's lock after this many seconds is taken
+# for dead (its process killed: longer than any request may run, WEB_TIMEOUT).
+PAYDESK_API_IDEMPOTENCY_TTL_HOURS = env.int("PAYDESK_API_IDEMPOTENCY_TTL_HOURS", default=24)
+PAYDESK_API_IDEMPOTENCY_LOCK_SECONDS = env.int(
+    "PAYDESK_API_IDEMPOTENCY_LOCK_SECONDS", default=2 * WEB_TIMEOUT
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Paydesk API",
     "DESCRIPTION": "Orders, payments, saved cards, subscriptions and receipts for mobile clients.",
@@ -344,6 +375,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "RefundStatusEnum": "payments.models.Refund.Status",
+        "RefundReasonEnum": "payments.models.Refund.Reason",
+    },
 }
 
 # --- Logging: JSON lines in production, readable lines in development; secrets scrubbed -------

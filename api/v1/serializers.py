@@ -1,0 +1,265 @@
+"""What the API v1 reads and writes. Inputs validate (amounts never come from a client);
+outputs are read-only views of rows the selectors fetched with their joins."""
+
+from __future__ import annotations
+
+import re
+
+from rest_framework import serializers
+
+from orders.models import Order, OrderLine, Price, Product
+from orders.services import MAX_QUANTITY
+from payments.checkout import customer_failure_message, customer_payment_status
+from payments.models import Payment, PaymentEvent, PaymentMethod, Refund
+
+MAX_LINES = 50
+NO_SUCH_PRICE = "No such price: it is not for sale."
+STRIPE_VERSION_MISSING = (
+    "The Stripe-Version header is required: send the API version of your Stripe mobile SDK."
+)
+STRIPE_VERSION_INVALID = (
+    "The Stripe-Version header must be a Stripe API version, such as 2026-10-28.endive."
+)
+STRIPE_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z_]+)?$")
+
+
+# --- Errors, for the schema -----------------------------------------------------------------------
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    param = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[
+        "api_error", "authentication_error", "card_error", "idempotency_error",
+        "invalid_request_error", "rate_limit_error",
+    ])
+    code = serializers.CharField()
+    message = serializers.CharField(help_text="Safe to show to the customer.")
+    param = serializers.CharField(allow_null=True, help_text="The parameter at fault, if any.")
+    errors = FieldErrorSerializer(many=True, required=False,
+                                  help_text="Validation errors only: every parameter at fault.")
+    decline_code = serializers.CharField(required=False, allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+# --- Auth -----------------------------------------------------------------------------------------
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False,
+                                     style={"input_type": "password"})
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+
+
+# --- Catalogue ------------------------------------------------------------------------------------
+
+
+class PriceOutput(serializers.ModelSerializer):
+    unit_amount = serializers.IntegerField(help_text="In the currency's minor unit (cents).")
+
+    class Meta:
+        model = Price
+        fields = ["id", "currency", "unit_amount"]
+
+
+class ProductOutput(serializers.ModelSerializer):
+    prices = PriceOutput(many=True, source="prices_for_sale")
+
+    class Meta:
+        model = Product
+        fields = ["id", "name", "slug", "description", "prices"]
+
+
+# --- Orders ---------------------------------------------------------------------------------------
+
+
+class OrderLineInput(serializers.Serializer):
+    price = serializers.IntegerField(min_value=1, help_text="A price id from /products/.")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class OrderInput(serializers.Serializer):
+    """Context: `prices`, the prices for sale by id."""
+
+    lines = OrderLineInput(many=True, allow_empty=False, max_length=MAX_LINES)
+
+    @property
+    def prices(self) -> dict[int, Price]:
+        return self.context["prices"]
+
+    def validate_lines(self, lines):
+        missing = [index for index, line in enumerate(lines) if line["price"] not in self.prices]
+        if missing:
+            raise serializers.ValidationError(
+                [{"price": [NO_SUCH_PRICE]} if index in missing else {}
+                 for index in range(len(lines))]
+            )
+        return lines
+
+    def items(self) -> list[tuple[Price, int]]:
+        return [(self.prices[line["price"]], line["quantity"])
+                for line in self.validated_data["lines"]]
+
+
+class OrderLineOutput(serializers.ModelSerializer):
+    class Meta:
+        model = OrderLine
+        fields = ["price", "description", "quantity", "unit_amount", "amount"]
+
+
+class OrderPaymentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "status", "amount", "currency", "created_at"]
+
+
+class OrderOutput(serializers.ModelSerializer):
+    total_amount = serializers.IntegerField(help_text="In the currency's minor unit.")
+    lines = OrderLineOutput(many=True)
+
+    class Meta:
+        model = Order
+        fields = ["number", "status", "currency", "total_amount", "lines", "created_at",
+                  "paid_at"]
+
+
+class OrderDetailOutput(OrderOutput):
+    payments = OrderPaymentOutput(many=True)
+
+    class Meta(OrderOutput.Meta):
+        fields = [*OrderOutput.Meta.fields, "payments"]
+
+
+# --- Pay ------------------------------------------------------------------------------------------
+
+
+def stripe_version_of(request) -> str:
+    """The Stripe-Version header the mobile SDK sends, validated (a 400 before any work)."""
+    version = request.headers.get("Stripe-Version", "").strip()
+    if not version:
+        raise serializers.ValidationError({"Stripe-Version": [serializers.ErrorDetail(
+            STRIPE_VERSION_MISSING, code="required")]})
+    if not STRIPE_VERSION.match(version):
+        raise serializers.ValidationError({"Stripe-Version": [STRIPE_VERSION_INVALID]})
+    return version
+
+
+class PaymentSummaryOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "status", "amount", "currency"]
+
+
+class PayOutput(serializers.Serializer):
+    """What Stripe's PaymentSheet needs to collect and confirm the payment on the device."""
+
+    payment = PaymentSummaryOutput()
+    payment_intent = serializers.CharField(help_text="The PaymentIntent's id.")
+    payment_intent_client_secret = serializers.CharField()
+    customer = serializers.CharField(help_text="The Stripe Customer id.")
+    ephemeral_key = serializers.CharField(
+        help_text="The ephemeral key's secret, made with your Stripe-Version.")
+    publishable_key = serializers.CharField()
+
+
+# --- Payments -------------------------------------------------------------------------------------
+
+
+class CustomerStatusMixin(serializers.Serializer):
+    status_display = serializers.SerializerMethodField(
+        help_text="The status in the customer's words.")
+    failure_message = serializers.SerializerMethodField(
+        help_text="Why the last attempt failed, in the customer's words; null if it did not.")
+
+    def get_status_display(self, payment: Payment) -> str:
+        return customer_payment_status(status=payment.status, failure_code=payment.failure_code)
+
+    def get_failure_message(self, payment: Payment) -> str | None:
+        if not payment.failure_code:
+            return None
+        return customer_failure_message(failure_code=payment.failure_code,
+                                        decline_code=payment.decline_code)
+
+
+class PaymentOutput(CustomerStatusMixin, serializers.ModelSerializer):
+    order = serializers.CharField(source="order.number", help_text="The order's number.")
+
+    class Meta:
+        model = Payment
+        fields = ["id", "order", "amount", "currency", "status", "status_display",
+                  "amount_received", "amount_refunded", "failure_message", "card_brand",
+                  "card_last4", "created_at", "succeeded_at"]
+
+
+class RefundOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Refund
+        fields = ["id", "amount", "currency", "status", "reason", "created_at"]
+
+
+class TimelineEntryOutput(serializers.ModelSerializer):
+    label = serializers.CharField(source="get_kind_display")
+
+    class Meta:
+        model = PaymentEvent
+        fields = ["kind", "label", "amount", "created_at"]
+
+
+class PaymentDetailOutput(PaymentOutput):
+    refunds = RefundOutput(many=True, source="customer_refunds")
+    timeline = TimelineEntryOutput(many=True, source="customer_timeline")
+
+    class Meta(PaymentOutput.Meta):
+        fields = [*PaymentOutput.Meta.fields, "refunds", "timeline"]
+
+
+class PaymentFilterInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Payment.Status.choices, required=False)
+    created_gte = serializers.DateTimeField(required=False,
+                                            help_text="Created at or after (ISO 8601).")
+    created_lt = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601).")
+
+
+class RefundInput(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, max_value=99_999_999,
+                                      help_text="In the currency's minor unit.")
+    reason = serializers.ChoiceField(choices=Refund.Reason.choices, required=False, default="")
+    note = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class StaffRefundOutput(RefundOutput):
+    class Meta(RefundOutput.Meta):
+        fields = [*RefundOutput.Meta.fields, "payment", "note"]
+
+
+# --- Saved cards ----------------------------------------------------------------------------------
+
+
+class PaymentMethodOutput(serializers.ModelSerializer):
+    stripe_payment_method = serializers.CharField(source="stripe_id")
+
+    class Meta:
+        model = PaymentMethod
+        fields = ["id", "stripe_payment_method", "brand", "last4", "exp_month", "exp_year",
+                  "created_at"]
+
+
+class SetupOutput(serializers.Serializer):
+    """What Stripe's PaymentSheet (setup mode) needs to save a card on the device."""
+
+    setup_intent = serializers.CharField(help_text="The SetupIntent's id.")
+    setup_intent_client_secret = serializers.CharField()
+    customer = serializers.CharField()
+    ephemeral_key = serializers.CharField()
+    publishable_key = serializers.CharField()

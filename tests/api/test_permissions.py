@@ -1,0 +1,82 @@
+"""Every endpoint: unauthenticated is 401, another user's object is 404 (and untouched)."""
+
+import pytest
+
+from api.models import IdempotencyKey
+from orders.models import Order
+from payments.models import Customer, Payment, PaymentMethod
+from tests.api.conftest import SDK_STRIPE_VERSION
+from tests.factories import make_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bobs(other_customer):
+    """Another customer's order, payment and saved card (no Stripe needed to look them up)."""
+    order = make_order(customer=other_customer)
+    payment = Payment.objects.create(order=order, amount=2500, currency="USD",
+                                     idempotency_key=f"payment:{order.pk}:1",
+                                     stripe_id="pi_bob", status="succeeded",
+                                     amount_received=2500)
+    customer = Customer.objects.create(user=other_customer, stripe_id="cus_bob",
+                                       idempotency_key=f"customer:{other_customer.pk}")
+    card = PaymentMethod.objects.create(customer=customer, stripe_id="pm_bob", brand="visa",
+                                        last4="4242")
+    return {"order": order.number, "payment": payment.pk, "card": card.pk}
+
+
+ENDPOINTS = [
+    ("get", "/api/v1/products/"),
+    ("get", "/api/v1/orders/"),
+    ("post", "/api/v1/orders/"),
+    ("get", "/api/v1/orders/{order}/"),
+    ("post", "/api/v1/orders/{order}/cancel/"),
+    ("post", "/api/v1/orders/{order}/pay/"),
+    ("get", "/api/v1/payments/"),
+    ("get", "/api/v1/payments/{payment}/"),
+    ("post", "/api/v1/payments/{payment}/refunds/"),
+    ("get", "/api/v1/payment-methods/"),
+    ("post", "/api/v1/payment-methods/setup/"),
+    ("delete", "/api/v1/payment-methods/{card}/"),
+    ("delete", "/api/v1/auth/token/"),
+]
+OBJECT_ENDPOINTS = [(method, path) for method, path in ENDPOINTS if "{" in path]
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_unauthenticated_is_401(anonymous, bobs, method, path):
+    response = getattr(anonymous, method)(path.format(**bobs), {},
+                                          headers={"Stripe-Version": SDK_STRIPE_VERSION})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize(("method", "path"), OBJECT_ENDPOINTS)
+def test_another_users_object_is_404_and_nothing_changes(api, bobs, method, path):
+    response = getattr(api, method)(path.format(**bobs), {"amount": 100},
+                                    headers={"Stripe-Version": SDK_STRIPE_VERSION,
+                                             "Idempotency-Key": "k"})
+
+    assert response.status_code == 404
+    assert response.json()["error"] == {"type": "invalid_request_error",
+                                        "code": "resource_missing", "message": "No such object.",
+                                        "param": None}
+    assert Order.objects.get(number=bobs["order"]).status == "pending"
+    assert Payment.objects.get(pk=bobs["payment"]).refunds.count() == 0
+    assert PaymentMethod.objects.get(pk=bobs["card"]).detached_at is None
+    # A 404 did no work: the key is not kept, and may be used for the corrected request.
+    assert not IdempotencyKey.objects.exists()
+
+
+def test_every_endpoint_of_the_schema_is_covered_here():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    documented = {(method, path) for path, operations in schema["paths"].items()
+                  for method in operations}
+    covered = {(method, path.replace("{order}", "{number}").replace("{payment}", "{id}")
+                .replace("{card}", "{id}")) for method, path in ENDPOINTS}
+
+    assert documented - covered == {("post", "/api/v1/auth/token/")}

@@ -18,6 +18,7 @@ PRODUCTION_ENV = {
     "STRIPE_SECRET_KEY": "sk_live_example",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_example",
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
+    "EMAIL_URL": "smtp+tls://paydesk:secret@smtp.internal:587",
 }
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")
 
@@ -35,6 +36,15 @@ def test_production_settings_pass_the_deploy_check_with_no_warnings():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_without_a_mail_server_the_deploy_check_warns_that_receipts_are_not_sent():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "EMAIL_URL"}
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode != 0
+    assert "paydesk.W009" in result.stderr + result.stdout
 
 
 def test_debug_off_without_a_secret_key_refuses_to_start_with_a_clear_message():

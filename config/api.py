@@ -1,7 +1,7 @@
 """The REST API for mobile clients: one DRF router that every app's viewsets register on.
 
-Version 1 lives under /api/v1/ (api/v1/). Subscriptions and receipts register their viewsets
-on this router under the same prefix when they are built.
+Version 1 lives under /api/v1/ (api/v1/). Subscriptions register their viewsets on this router
+under the same prefix when they are built.
 """
 
 from django.urls import path, re_path
@@ -14,6 +14,7 @@ router.register("v1/products", views.ProductViewSet, basename="product")
 router.register("v1/orders", views.OrderViewSet, basename="order")
 router.register("v1/payments", views.PaymentViewSet, basename="payment")
 router.register("v1/payment-methods", views.PaymentMethodViewSet, basename="payment-method")
+router.register("v1/receipts", views.ReceiptViewSet, basename="receipt")
 
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),

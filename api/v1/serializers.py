@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from orders.models import Order, OrderLine, Price, Product
 from orders.services import MAX_QUANTITY
 from payments.checkout import customer_failure_message, customer_payment_status
 from payments.models import Payment, PaymentEvent, PaymentMethod, Refund
+from receipts.models import CreditNote, Receipt
 
 MAX_LINES = 50
 NO_SUCH_PRICE = "No such price: it is not for sale."
@@ -263,3 +265,36 @@ class SetupOutput(serializers.Serializer):
     customer = serializers.CharField()
     ephemeral_key = serializers.CharField()
     publishable_key = serializers.CharField()
+
+
+# --- Receipts -------------------------------------------------------------------------------------
+
+
+class CreditNoteOutput(serializers.ModelSerializer):
+    pdf_url = serializers.SerializerMethodField(help_text="The credit note's PDF.")
+
+    class Meta:
+        model = CreditNote
+        fields = ["number", "kind", "currency", "total", "reason", "issued_at", "pdf_url"]
+
+    def get_pdf_url(self, note: CreditNote) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("receipts:pdf", args=[note.number]))
+
+
+class ReceiptOutput(serializers.ModelSerializer):
+    order = serializers.CharField(source="payment.order.number", help_text="The order's number.")
+    payment = serializers.IntegerField(source="payment_id", help_text="The payment's id.")
+    credit_notes = CreditNoteOutput(many=True, help_text="Refunds of this payment, and "
+                                    "reversals of refunds that failed afterwards.")
+    pdf_url = serializers.SerializerMethodField(help_text="The receipt's PDF "
+                                                "(`GET /api/v1/receipts/{id}/pdf/`).")
+
+    class Meta:
+        model = Receipt
+        fields = ["id", "number", "order", "payment", "currency", "total", "tax_lines",
+                  "issued_at", "credit_notes", "pdf_url"]
+
+    def get_pdf_url(self, receipt: Receipt) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("receipt-pdf", args=[receipt.pk]))

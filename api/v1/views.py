@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import TokenAuthentication
@@ -38,6 +40,9 @@ from payments.services import (
     refund_create,
     setup_intent_start,
 )
+from receipts.models import Receipt
+from receipts.selectors import receipts_for
+from receipts.services import document_pdf
 
 INVALID_CREDENTIALS = "Unable to log in with the provided username and password."
 
@@ -332,3 +337,38 @@ class PaymentMethodViewSet(ApiViewSet, mixins.ListModelMixin):
         payment_method_detach(payment_method=payment_method,
                               idempotency_key=self.idempotency.stripe_key("detach"))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Receipts -------------------------------------------------------------------------------------
+
+
+class ReceiptsNewestFirst(NewestFirst):
+    ordering = ("-issued_at", "-id")
+
+
+@extend_schema_view(
+    list=extend_schema(description="Your receipts, newest first, each with its credit notes.",
+                       responses={200: s.ReceiptOutput(many=True), **errors(400, 401)}),
+    retrieve=extend_schema(responses={200: s.ReceiptOutput, **errors(401, 404)}),
+)
+class ReceiptViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    serializer_class = s.ReceiptOutput
+    pagination_class = ReceiptsNewestFirst
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
+            return Receipt.objects.none()
+        return receipts_for(user=self.request.user).prefetch_related("credit_notes")
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, **errors(401, 404)},
+        description="The receipt as a PDF (rendered once, then kept). A credit note's PDF is "
+        "at its `pdf_url`.",
+    )
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        receipt = self.get_object()
+        return HttpResponse(document_pdf(receipt), content_type="application/pdf",
+                            headers={"Content-Disposition":
+                                     f'inline; filename="{receipt.filename}"'})

@@ -5,6 +5,7 @@ import pytest
 from api.models import IdempotencyKey
 from orders.models import Order
 from payments.models import Customer, Payment, PaymentMethod
+from receipts.services import receipt_issue
 from tests.api.conftest import SDK_STRIPE_VERSION
 from tests.factories import make_order
 
@@ -23,7 +24,9 @@ def bobs(other_customer):
                                        idempotency_key=f"customer:{other_customer.pk}")
     card = PaymentMethod.objects.create(customer=customer, stripe_id="pm_bob", brand="visa",
                                         last4="4242")
-    return {"order": order.number, "payment": payment.pk, "card": card.pk}
+    receipt = receipt_issue(payment=payment)
+    return {"order": order.number, "payment": payment.pk, "card": card.pk,
+            "receipt": receipt.pk}
 
 
 ENDPOINTS = [
@@ -39,6 +42,9 @@ ENDPOINTS = [
     ("get", "/api/v1/payment-methods/"),
     ("post", "/api/v1/payment-methods/setup/"),
     ("delete", "/api/v1/payment-methods/{card}/"),
+    ("get", "/api/v1/receipts/"),
+    ("get", "/api/v1/receipts/{receipt}/"),
+    ("get", "/api/v1/receipts/{receipt}/pdf/"),
     ("delete", "/api/v1/auth/token/"),
 ]
 OBJECT_ENDPOINTS = [(method, path) for method, path in ENDPOINTS if "{" in path]
@@ -77,6 +83,7 @@ def test_every_endpoint_of_the_schema_is_covered_here():
     documented = {(method, path) for path, operations in schema["paths"].items()
                   for method in operations}
     covered = {(method, path.replace("{order}", "{number}").replace("{payment}", "{id}")
-                .replace("{card}", "{id}")) for method, path in ENDPOINTS}
+                .replace("{card}", "{id}").replace("{receipt}", "{id}"))
+               for method, path in ENDPOINTS}
 
     assert documented - covered == {("post", "/api/v1/auth/token/")}

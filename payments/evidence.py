@@ -154,14 +154,24 @@ def _utc(moment: datetime | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "—"
 
 
+def dispute_evidence_documents(*, dispute: Dispute) -> dict[str, EvidenceFile]:
+    """Paydesk's own documents for the evidence's file fields (the order's receipt, from the
+    receipts app), asked for with payments.signals.dispute_evidence_documents."""
+    from payments.signals import dispute_evidence_documents as asked
+
+    documents: dict[str, EvidenceFile] = {}
+    for _receiver, answer in asked.send(sender=Dispute, dispute=dispute):
+        documents.update(answer or {})
+    return {name: document for name, document in documents.items() if name in FILE_FIELDS}
+
+
 def dispute_evidence_prefill(*, dispute: Dispute) -> dict[str, str]:
     """The evidence text a new response starts from, so staff review rather than type: the
     order's lines, the customer's name and e-mail, the payment and its card, and the payment's
     timeline from the ledger (dispute entries left out: the bank knows those).
 
-    Files are not pre-filled: Paydesk makes no documents yet. The order's receipt PDF belongs
-    in `receipt` once receipts exist; receipts builds on payments, so it will hand the PDF in
-    as an EvidenceFile, the way an upload arrives."""
+    Files come from dispute_evidence_documents (the receipt), sent with the evidence unless
+    staff upload one of their own in the same field or one was sent already."""
     payment = dispute.payment
     order = payment.order
     customer = order.customer

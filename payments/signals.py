@@ -9,6 +9,11 @@ call Stripe; slow work (a PDF, an e-mail) goes to a task on commit.
 - refund_succeeded(refund): a refund's money went back to the customer.
 - refund_reversed(refund): a refund that had succeeded failed afterwards (the money did not go
   back after all).
+
+And one question, asked outside any transaction:
+
+- dispute_evidence_documents(dispute): documents Paydesk made that answer a dispute (e.g. the
+  payment's receipt); each receiver returns {evidence field: payments.evidence.EvidenceFile}.
 """
 
 from django.dispatch import Signal
@@ -16,3 +21,4 @@ from django.dispatch import Signal
 payment_succeeded = Signal()
 refund_succeeded = Signal()
 refund_reversed = Signal()
+dispute_evidence_documents = Signal()

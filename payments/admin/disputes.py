@@ -28,6 +28,7 @@ from payments.evidence import (
     FILE_FIELDS,
     TEXT_FIELDS,
     EvidenceForm,
+    dispute_evidence_documents,
     dispute_evidence_prefill,
 )
 from payments.models import Dispute
@@ -172,9 +173,15 @@ class DisputeAdmin(DjangoObjectActions, DueDisplayMixin, AmountDisplayMixin, Rea
             form = EvidenceForm(request.POST, request.FILES)
             if form.is_valid():
                 submit = "_submit" in request.POST
+                files = {
+                    **{name: document for name, document
+                       in dispute_evidence_documents(dispute=dispute).items()
+                       if not dispute.evidence.get(name)},
+                    **form.evidence_files(),
+                }
                 try:
                     dispute_evidence_save(
-                        dispute=dispute, evidence=form.evidence(), files=form.evidence_files(),
+                        dispute=dispute, evidence=form.evidence(), files=files,
                         submit=submit, by=request.user,
                     )
                 except PaymentError as refused:
@@ -200,6 +207,11 @@ class DisputeAdmin(DjangoObjectActions, DueDisplayMixin, AmountDisplayMixin, Rea
             "form": form if editable else None,
             "prefilled": editable and dispute.evidence_saved_at is None,
             "files_sent": files_sent,
+            "documents": [
+                (FIELD_LABELS[name][0], document.name) for name, document
+                in dispute_evidence_documents(dispute=dispute).items()
+                if not dispute.evidence.get(name)
+            ] if editable else [],
             "sent": list(_evidence_rows(dispute.evidence)),
         }
         return TemplateResponse(request, "admin/payments/dispute/evidence_form.html", context)

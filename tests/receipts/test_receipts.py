@@ -347,3 +347,35 @@ def test_issue_dates_use_the_document_locale(settings):
     context = document_context(receipt)
     assert context["issued_on"] == "26. November 2026"
     assert context["total_display"] == "1.234,56\xa0€"
+
+
+# --- As dispute evidence ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_disputed_payments_receipt_goes_with_the_evidence(sandbox, make_user):
+    from tests.payments.test_disputes import (
+        VIEW,
+        client_for,
+        evidence_url,
+        form_data,
+        open_dispute,
+        staff_with,
+    )
+
+    finance = staff_with(make_user, "fiona", *VIEW, "respond_dispute")
+    dispute = open_dispute(sandbox)
+    receipt = Receipt.objects.get(payment=dispute.payment)
+    client = client_for(finance)
+
+    form = client.get(evidence_url(dispute)).content.decode()
+    assert f"Receipt: {receipt.number}.pdf" in form
+
+    client.post(evidence_url(dispute), {**form_data(), "_save_draft": "Save draft"})
+
+    dispute.refresh_from_db()
+    file_id = dispute.evidence["receipt"]
+    at_stripe = gateway.client().v1.disputes.retrieve(dispute.stripe_id)
+    assert at_stripe.evidence.receipt == file_id
+    uploaded = gateway.client().v1.files.retrieve(file_id)
+    assert (uploaded.filename, uploaded.purpose) == (f"{receipt.number}.pdf", "dispute_evidence")

@@ -1,6 +1,14 @@
 from django.contrib import admin
 
 from money import Money
+from orders.admin_lists import (
+    BoundedCountPaginator,
+    CurrencyFilter,
+    DateFilter,
+    RoutedSearchMixin,
+    email_route,
+    order_number_route,
+)
 from orders.models import Order, OrderLine, Price, Product
 
 
@@ -43,18 +51,27 @@ class OrderLineInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(RoutedSearchMixin, admin.ModelAdmin):
     list_display = ("number", "customer", "total_display", "status", "created_at", "paid_at")
-    list_filter = ("status", "currency", "created_at")
+    list_filter = ("status", CurrencyFilter, ("created_at", DateFilter))
     search_fields = ("number", "customer__username", "customer__email")
+    search_help_text = (
+        "An order number (PD-…) or a customer's e-mail finds exactly that; any other text is "
+        "looked for in the 10,000 newest orders."
+    )
     list_select_related = ("customer",)
-    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
     # payments/admin.py registers this admin again with the order's payments inline: orders
     # imports nothing of payments.
     inlines = [OrderLineInline]
     fields = ("number", "customer", "currency", "total_display", "status", "created_at",
               "paid_at")
     readonly_fields = fields
+
+    def search_route(self, term):
+        return order_number_route(term, "number") or email_route(term, "customer__email")
 
     def has_add_permission(self, request):
         # Orders are created by customers through order_create (totals computed server-side).

@@ -17,6 +17,10 @@ def money(amount: int | None, currency: str) -> str:
 
 
 class ReadOnlyInline(admin.TabularInline):
+    """Rows shown as a plain table, each once: Django's tabular template would print each row's
+    name again above it (the caption it keeps for editable rows)."""
+
+    template = "admin/edit_inline/tabular_readonly.html"
     extra = 0
     can_delete = False
     show_change_link = True
@@ -45,9 +49,20 @@ class ProductAdmin(admin.ModelAdmin):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("description", "quantity", "unit_amount", "amount")
+    fields = ("description", "quantity", "unit_amount_display", "amount_display")
     readonly_fields = fields
     show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
+    @admin.display(description="Unit price")
+    def unit_amount_display(self, obj):
+        return money(obj.unit_amount, obj.order.currency)
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.order.currency)
 
 
 @admin.register(Order)

@@ -7,9 +7,9 @@ from payments.admin.base import AmountDisplayMixin, ReadOnlyAdmin
 from payments.models import Dispute
 
 
-class DisputeInline(ReadOnlyInline):
+class DisputeInline(AmountDisplayMixin, ReadOnlyInline):
     model = Dispute
-    fields = ("stripe_id", "amount", "status", "reason", "evidence_due_by")
+    fields = ("stripe_id", "amount_display", "status", "reason", "evidence_due_by")
     readonly_fields = fields
 
 

@@ -4,6 +4,7 @@ Money state is read-only here: it changes only through services (refunds and dis
 own confirmed actions, in refunds.py and disputes.py)."""
 
 from django.contrib import admin
+from django.db.models import F
 
 from orders.admin import OrderAdmin, ReadOnlyInline, money
 from orders.models import Order
@@ -20,9 +21,17 @@ class PaymentEventInline(ReadOnlyInline):
     readonly_fields = fields
     show_change_link = False
 
+    def get_queryset(self, request):
+        # The currency for the amounts, without loading the payment again for every entry.
+        return (
+            super().get_queryset(request)
+            .select_related("actor")
+            .annotate(currency=F("payment__currency"))
+        )
+
     @admin.display(description="Amount")
     def amount_display(self, obj):
-        return money(obj.amount, obj.payment.currency)
+        return money(obj.amount, obj.currency)
 
 
 @admin.register(Payment)
@@ -61,10 +70,14 @@ class PaymentAdmin(AmountDisplayMixin, ReadOnlyAdmin):
 
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "payment", "kind", "amount", "source", "actor")
+    list_display = ("created_at", "payment", "kind", "amount_display", "source", "actor")
     list_filter = ("kind", "source")
     search_fields = ("payment__stripe_id", "payment__order__number", "reference")
     list_select_related = ("payment", "actor")
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj):
+        return money(obj.amount, obj.payment.currency)
 
 
 @admin.register(Customer)
@@ -81,11 +94,19 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     list_select_related = ("customer__user",)
 
 
-class PaymentInline(ReadOnlyInline):
+class PaymentInline(AmountDisplayMixin, ReadOnlyInline):
     model = Payment
-    fields = ("stripe_id", "status", "amount", "amount_received", "amount_refunded",
+    fields = ("stripe_id", "status", "amount_display", "received_display", "refunded_display",
               "card_brand", "card_last4", "created_at")
     readonly_fields = fields
+
+    @admin.display(description="Received")
+    def received_display(self, obj):
+        return money(obj.amount_received, obj.currency)
+
+    @admin.display(description="Refunded")
+    def refunded_display(self, obj):
+        return money(obj.amount_refunded, obj.currency)
 
 
 class OrderWithPaymentsAdmin(OrderAdmin):

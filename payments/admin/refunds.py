@@ -7,9 +7,9 @@ from payments.admin.base import AmountDisplayMixin, ReadOnlyAdmin
 from payments.models import Refund
 
 
-class RefundInline(ReadOnlyInline):
+class RefundInline(AmountDisplayMixin, ReadOnlyInline):
     model = Refund
-    fields = ("stripe_id", "amount", "status", "reason", "failure_reason", "created_by",
+    fields = ("stripe_id", "amount_display", "status", "reason", "failure_reason", "created_by",
               "created_at")
     readonly_fields = fields
 

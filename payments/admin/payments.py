@@ -5,11 +5,16 @@ own confirmed actions, in refunds.py and disputes.py). The payments list is buil
 rows: every filter and search has an index behind it, and nothing counts the whole table
 (orders.admin_lists)."""
 
+import logging
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q
-from django.urls import reverse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from orders.admin import OrderAdmin, ReadOnlyInline, money
@@ -27,8 +32,11 @@ from orders.models import Order
 from payments.admin.badges import DisputedFilter, RefundedFilter, status_with_badges
 from payments.admin.base import AmountDisplayMixin, ReadOnlyAdmin
 from payments.admin.disputes import DisputeInline
+from payments.admin.exports import payments_csv
 from payments.admin.refunds import RefundInline
 from payments.models import Customer, Payment, PaymentEvent, PaymentMethod
+
+logger = logging.getLogger(__name__)
 
 SEARCH_HELP = (
     "4 digits: the card's last 4 · pi_… or ch_…: the Stripe id · an e-mail: the customer's · "
@@ -92,6 +100,9 @@ class PaymentAdmin(RoutedSearchMixin, AmountDisplayMixin, ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     # Only orders an index serves: any other column would sort every matching row.
     sortable_by = ("created_at",)
+    # Extends django-object-actions' list, so per-object tools added to this admin show beside
+    # the export button.
+    change_list_template = "admin/payments/payment/change_list.html"
     inlines = [PaymentEventInline, RefundInline, DisputeInline]
     fieldsets = [
         (None, {"fields": ("order", "stripe_id", "status_display", "amount_display",
@@ -111,6 +122,29 @@ class PaymentAdmin(RoutedSearchMixin, AmountDisplayMixin, ReadOnlyAdmin):
 
     def search_route(self, term):
         return payment_search_route(term)
+
+    def get_urls(self):
+        export = path("export.csv", self.admin_site.admin_view(self.export_csv_view),
+                      name="payments_payment_export")
+        return [export, *super().get_urls()]
+
+    def export_csv_view(self, request):
+        """The list's current filters, search and order as CSV (the export button's link carries
+        the list's query string)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(reverse("admin:payments_payment_changelist") + "?e=1")
+        logger.info("payments exported as CSV by %s: %s", request.user.pk,
+                    request.GET.urlencode() or "all")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return StreamingHttpResponse(
+            payments_csv(changelist.queryset),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="payments-{stamp}.csv"'},
+        )
 
     @admin.display(description="Customer")
     def customer_email(self, obj):

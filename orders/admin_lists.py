@@ -36,7 +36,9 @@ class BoundedCountPaginator(Paginator):
 
     @cached_property
     def counted(self) -> int:
-        return self.object_list[: self.count_limit + 1].count()
+        # Only the ids: the rows' joins and computed columns would be evaluated for every row
+        # counted, not only for the page shown.
+        return self.object_list.values("pk")[: self.count_limit + 1].count()
 
     @cached_property
     def count(self) -> int:
@@ -156,8 +158,15 @@ class RoutedSearchMixin:
         route = self.search_route(term)
         if route is not None:
             return queryset.filter(route), False
-        newest = self.model._default_manager.order_by("-pk").values("pk")
-        queryset = queryset.filter(pk__in=newest[: self.search_fallback_window])
+        # The window as a range of ids, found first: PostgreSQL plans `id >= 123` from its
+        # statistics, where `id IN (SELECT ... LIMIT n)` could send it through the whole table.
+        oldest = (
+            self.model._default_manager.order_by("-pk")
+            .values_list("pk", flat=True)[self.search_fallback_window - 1:]
+            .first()
+        )
+        if oldest is not None:
+            queryset = queryset.filter(pk__gte=oldest)
         return super().get_search_results(request, queryset, term)
 
 

@@ -64,7 +64,13 @@ def webhook_events_with_payment(queryset: QuerySet[WebhookEvent]) -> QuerySet[We
     for kind, (model, field, payment_field) in _SUBJECT_PAYMENT.items():
         prefix = f"{kind}:"
         object_id = Substr(OuterRef("subject"), len(prefix) + 1)
-        found = model.objects.filter(**{field: object_id}).values(payment_field)[:1]
+        # `<> ''` lets PostgreSQL use the partial index on charge ids (and costs nothing on the
+        # unique ones); without it the plan's estimate reads the table for every row, which is
+        # also what makes PostgreSQL JIT-compile the query (hundreds of milliseconds).
+        found = (
+            model.objects.filter(**{field: object_id}).exclude(**{field: ""})
+            .order_by().values(payment_field)[:1]
+        )
         whens.append(When(subject__startswith=prefix, then=Subquery(found)))
     return queryset.annotate(payment_pk=Case(*whens, default=None, output_field=BigIntegerField()))
 

@@ -246,6 +246,8 @@ class Refund(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="refund_status_newest"),
+            # The refunds list, newest first, without sorting every refund.
+            models.Index(fields=["-created_at", "-id"], name="refund_newest"),
         ]
         permissions = [
             ("approve_refund", "Can approve or reject refunds awaiting approval"),
@@ -286,6 +288,8 @@ class Dispute(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "evidence_due_by"], name="dispute_status_due"),
+            # The disputes list, newest first, without sorting every dispute.
+            models.Index(fields=["-created_at", "-id"], name="dispute_newest"),
         ]
         permissions = [
             ("respond_dispute", "Can save and submit dispute evidence and accept disputes"),

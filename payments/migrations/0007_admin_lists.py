@@ -18,6 +18,10 @@ class Migration(migrations.Migration):
 
     operations = [
         AddIndexWithoutBlocking(
+            model_name='dispute',
+            index=models.Index(fields=['-created_at', '-id'], name='dispute_newest'),
+        ),
+        AddIndexWithoutBlocking(
             model_name='payment',
             index=models.Index(condition=models.Q(('stripe_charge_id', ''), _negated=True), fields=['stripe_charge_id'], name='payment_charge_id'),
         ),
@@ -40,6 +44,10 @@ class Migration(migrations.Migration):
         AddIndexWithoutBlocking(
             model_name='paymentevent',
             index=models.Index(fields=['source', '-created_at'], name='payment_event_source_newest'),
+        ),
+        AddIndexWithoutBlocking(
+            model_name='refund',
+            index=models.Index(fields=['-created_at', '-id'], name='refund_newest'),
         ),
         AddIndexWithoutBlocking(
             model_name='webhookevent',

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from money import Money
 from orders.admin_lists import (
+    SEARCH_FALLBACK_WINDOW,
     BoundedCountPaginator,
     CurrencyFilter,
     DateFilter,
@@ -72,7 +73,7 @@ class OrderAdmin(RoutedSearchMixin, admin.ModelAdmin):
     search_fields = ("number", "customer__username", "customer__email")
     search_help_text = (
         "An order number (PD-…) or a customer's e-mail finds exactly that; any other text is "
-        "looked for in the 10,000 newest orders."
+        f"looked for in the {SEARCH_FALLBACK_WINDOW:,} newest orders."
     )
     list_select_related = ("customer",)
     ordering = ("-created_at", "-id")

@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from orders.admin import OrderAdmin, ReadOnlyInline, money
 from orders.admin_lists import (
     CARD_LAST4,
+    SEARCH_FALLBACK_WINDOW,
     CurrencyFilter,
     DateFilter,
     IndexedValuesFilter,
@@ -40,11 +41,13 @@ logger = logging.getLogger(__name__)
 
 SEARCH_HELP = (
     "4 digits: the card's last 4 · pi_… or ch_…: the Stripe id · an e-mail: the customer's · "
-    "PD-…: the order number. Any other text is looked for in the 10,000 newest payments."
+    f"PD-…: the order number. Any other text is looked for in the {SEARCH_FALLBACK_WINDOW:,} "
+    "newest payments."
 )
 EVENTS_SEARCH_HELP = (
     "Finds the entries of the payments the payments list's search finds (card's last 4, pi_…, "
-    "ch_…, e-mail, PD-…). Any other text is looked for in the 10,000 newest entries."
+    f"ch_…, e-mail, PD-…). Any other text is looked for in the {SEARCH_FALLBACK_WINDOW:,} "
+    "newest entries."
 )
 
 

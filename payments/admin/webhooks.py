@@ -10,7 +10,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_object_actions import DjangoObjectActions, action
 
-from orders.admin_lists import DateFilter, IndexedValuesFilter, RoutedSearchMixin, stripe_prefix
+from orders.admin_lists import (
+    SEARCH_FALLBACK_WINDOW,
+    DateFilter,
+    IndexedValuesFilter,
+    RoutedSearchMixin,
+    stripe_prefix,
+)
 from payments.admin.base import ReadOnlyAdmin
 from payments.models import Payment, WebhookEvent
 from payments.selectors import webhook_events_with_payment
@@ -33,7 +39,8 @@ class WebhookEventAdmin(DjangoObjectActions, RoutedSearchMixin, ReadOnlyAdmin):
     search_fields = ("stripe_id", "type")
     search_help_text = (
         "evt_…: that event · pi_…, ch_…, re_…, du_…: Stripe's events about that payment, "
-        "refund or dispute. Any other text is looked for in the 10,000 newest events."
+        f"refund or dispute. Any other text is looked for in the {SEARCH_FALLBACK_WINDOW:,} "
+        "newest events."
     )
     ordering = ("-received_at", "-id")
     sortable_by = ("received_at",)

@@ -1,11 +1,13 @@
 """Rows for the back office's tests, written straight to the database (no Stripe): payments in
-any state, at any time, in bulk when a test needs hundreds."""
+any state, at any time, in bulk when a test needs hundreds; and the staff groups."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from datetime import datetime
 
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from orders.models import Order, OrderLine
@@ -80,3 +82,16 @@ def make_payments(
     Payment.objects.filter(pk__in=pks).update(created_at=created_at)
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(created_at=created_at)
     return list(Payment.objects.filter(pk__in=pks).order_by("pk"))
+
+
+def staff_group(name: str) -> Group:
+    """The Support or Finance group with its permissions, as payments/0006_staff_groups makes
+    it. The migration's rows do not survive a transactional test's flush (browser and worker
+    tests), so a test that needs a group asks for it here."""
+    groups = importlib.import_module("payments.migrations.0006_staff_groups").GROUPS
+    group, _ = Group.objects.get_or_create(name=name)
+    for app_label, codename in groups[name]:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return group

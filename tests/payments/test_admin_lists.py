@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -26,7 +25,7 @@ from payments.models import (
 )
 from payments.webhooks.processing import REPROCESSED
 from tests.factories import UserFactory
-from tests.payments.rows import make_payment, make_payments
+from tests.payments.rows import make_payment, make_payments, staff_group
 
 pytestmark = pytest.mark.django_db
 
@@ -420,7 +419,7 @@ def one_of_each(staff):
 def test_mirrors_are_viewed_never_changed(client, staff, one_of_each, model, who):
     user = staff if who == "superuser" else UserFactory(username=who, is_staff=True)
     if who != "superuser":
-        user.groups.add(Group.objects.get(name=who.capitalize()))
+        user.groups.add(staff_group(who.capitalize()))
     client.force_login(user)
     app = "orders" if model == "order" else "payments"
     obj = one_of_each[model]
@@ -530,7 +529,7 @@ def test_the_list_action_audits_each_event(staff_client, staff, webhook):
 def test_reprocess_is_a_post_by_staff_who_may(client, webhook):
     _, event = webhook
     support = UserFactory(username="support-agent", is_staff=True)
-    support.groups.add(Group.objects.get(name="Support"))
+    support.groups.add(staff_group("Support"))
     client.force_login(support)
     action = f"/admin/payments/webhookevent/{event.pk}/actions/reprocess_event/"
 
@@ -575,7 +574,7 @@ def test_webhook_search_routes(staff_client, webhook, term, expected):
 
 def test_support_sees_the_lists(client, flagged, webhook):
     support = UserFactory(username="support-agent", is_staff=True)
-    support.groups.add(Group.objects.get(name="Support"))
+    support.groups.add(staff_group("Support"))
     client.force_login(support)
 
     for url in (PAYMENTS, PAYMENTS + "?q=4242", "/admin/payments/refund/",

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -15,7 +14,7 @@ from payments import selectors
 from payments.admin.dashboard import dashboard_for
 from payments.models import Dispute, Refund, WebhookEvent
 from tests.factories import UserFactory
-from tests.payments.rows import make_payment
+from tests.payments.rows import make_payment, staff_group
 
 pytestmark = pytest.mark.django_db
 
@@ -176,7 +175,7 @@ def test_the_dashboard_costs_a_fixed_number_of_queries(staff_client, month):
 
 def test_support_sees_the_dashboard(client, month):
     support = UserFactory(username="support-agent", is_staff=True)
-    support.groups.add(Group.objects.get(name="Support"))
+    support.groups.add(staff_group("Support"))
     client.force_login(support)
 
     html = client.get("/admin/").content.decode()

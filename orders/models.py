@@ -151,7 +151,13 @@ class Order(models.Model):
                 fields=["customer", "submission_token"], name="order_unique_submission"
             ),
         ]
-        indexes = [models.Index(fields=["customer", "-created_at"])]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"]),
+            # The back office's list of orders (orders/admin.py), at a million orders.
+            models.Index(fields=["-created_at", "-id"], name="order_newest"),
+            models.Index(fields=["status", "-created_at"], name="order_status_newest"),
+            models.Index(fields=["currency", "-created_at"], name="order_currency_newest"),
+        ]
 
     def __str__(self) -> str:
         return self.number

@@ -129,6 +129,24 @@ class Payment(models.Model):
             models.Index(fields=["status", "-created_at"], name="payment_status_newest"),
             models.Index(fields=["currency", "-created_at"], name="payment_currency_newest"),
             models.Index(fields=["card_last4", "-created_at"], name="payment_last4_newest"),
+            # The back office's searches and filters (payments/admin/), at a million payments:
+            # a charge id, refunded and disputed payments, and when payments succeeded.
+            models.Index(
+                fields=["stripe_charge_id"], condition=~Q(stripe_charge_id=""),
+                name="payment_charge_id",
+            ),
+            models.Index(
+                fields=["-created_at"], condition=Q(amount_refunded__gt=0),
+                name="payment_refunded_newest",
+            ),
+            models.Index(
+                fields=["dispute_status", "-created_at"], condition=~Q(dispute_status=""),
+                name="payment_disputed_newest",
+            ),
+            models.Index(
+                fields=["-succeeded_at"], condition=Q(succeeded_at__isnull=False),
+                name="payment_succeeded_newest",
+            ),
         ]
         permissions = [
             ("refund_payment", "Can request refunds of payments"),
@@ -228,6 +246,8 @@ class Refund(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="refund_status_newest"),
+            # The refunds list, newest first, without sorting every refund.
+            models.Index(fields=["-created_at", "-id"], name="refund_newest"),
         ]
         permissions = [
             ("approve_refund", "Can approve or reject refunds awaiting approval"),
@@ -281,6 +301,8 @@ class Dispute(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "evidence_due_by"], name="dispute_status_due"),
+            # The disputes list, newest first, without sorting every dispute.
+            models.Index(fields=["-created_at", "-id"], name="dispute_newest"),
         ]
         permissions = [
             ("respond_dispute", "Can save and submit dispute evidence and accept disputes"),
@@ -348,6 +370,9 @@ class PaymentEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["payment", "created_at", "id"], name="payment_event_timeline"),
+            # The ledger list's filters (payments/admin/payments.py).
+            models.Index(fields=["kind", "-created_at"], name="payment_event_kind_newest"),
+            models.Index(fields=["source", "-created_at"], name="payment_event_source_newest"),
         ]
         # Append-only in the database itself: any UPDATE or DELETE of a row, from any code or
         # SQL, is refused by PostgreSQL (pgtrigger; SQLite keeps only the save()/delete() guard).
@@ -417,6 +442,15 @@ class WebhookEvent(models.Model):
                 condition=Q(status="pending"),
                 name="webhook_event_lane_pending",
             ),
+            # The webhook log (payments/admin/webhooks.py): newest first, by status (processed
+            # events, nearly all of them, are left out: the newest-first index finds them), and
+            # every event about one Stripe object.
+            models.Index(fields=["-received_at", "-id"], name="webhook_event_newest"),
+            models.Index(
+                fields=["status", "-received_at"], condition=~Q(status="processed"),
+                name="webhook_event_status_newest",
+            ),
+            models.Index(fields=["subject", "-received_at"], name="webhook_event_subject"),
         ]
 
     def __str__(self) -> str:

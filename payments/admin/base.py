@@ -3,10 +3,15 @@
 from django.contrib import admin
 
 from orders.admin import money
+from orders.admin_lists import BoundedCountPaginator
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Mirrors of Stripe's objects: viewable, never added, edited or deleted by hand."""
+    """Mirrors of Stripe's objects: viewable, never added, edited or deleted by hand. Their lists
+    grow to millions of rows, so they never count a whole table (orders.admin_lists)."""
+
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -240,7 +240,7 @@ class DecisionForm(forms.Form):
     )
 
 
-class RefundInline(ReadOnlyInline):
+class RefundInline(AmountDisplayMixin, ReadOnlyInline):
     model = Refund
     fields = ("stripe_id", "amount_display", "status", "reason", "failure_reason", "note",
               "created_by", "decided_by", "created_at")

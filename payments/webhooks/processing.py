@@ -18,11 +18,14 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from payments.models import WebhookEvent
+from payments.models import PaymentEvent, WebhookEvent
+from payments.selectors import payment_id_for_subject
 from payments.webhooks.handlers import EventNotApplicable, PermanentEventError, apply_subject
 from payments.webhooks.ingest import (
     STALE_PENDING,
@@ -47,6 +50,7 @@ DRAIN_SUBJECTS = 100
 DRAIN_SECONDS = 10.0
 SWEEP_LIMIT = 500
 GAVE_UP = "gave up after {attempts} attempts: "
+REPROCESSED = "Reprocessed webhook event {stripe_id} ({type}), which was {status}"
 
 
 def _subject(event: WebhookEvent) -> str:
@@ -188,12 +192,28 @@ def webhook_events_retry_due(*, limit: int = SWEEP_LIMIT, now: datetime | None =
     return len(claimed)
 
 
-def webhook_event_reprocess(*, event: WebhookEvent, now: datetime | None = None) -> None:
-    """Staff asked to apply an event again (from the admin), whatever its status."""
+def webhook_event_reprocess(
+    *, event: WebhookEvent, by: AbstractBaseUser, now: datetime | None = None
+) -> None:
+    """Staff asked to apply an event again (from the admin), whatever its status. Audited in
+    the same transaction: a WEBHOOK_REPROCESSED entry in the ledger of the payment the event
+    concerns (if any), and the admin's history of the event (LogEntry) in every case."""
     now = now or timezone.now()
-    lane = lane_of(_subject(event))
+    subject = _subject(event)
+    lane = lane_of(subject)
+    message = REPROCESSED.format(stripe_id=event.stripe_id, type=event.type, status=event.status)
     with transaction.atomic():
         WebhookEvent.objects.filter(pk=event.pk).update(
             status=WebhookEvent.Status.PENDING, lane=lane, next_attempt_at=now + STALE_PENDING
+        )
+        payment_id = payment_id_for_subject(subject=subject)
+        if payment_id is not None:
+            PaymentEvent.objects.create(
+                payment_id=payment_id, kind=PaymentEvent.Kind.WEBHOOK_REPROCESSED,
+                message=message, actor=by, source="admin", stripe_event_id=event.stripe_id,
+            )
+        LogEntry.objects.log_actions(
+            user_id=by.pk, queryset=[event], action_flag=CHANGE, change_message=message,
+            single_object=True,
         )
         transaction.on_commit(partial(drain_publish, lane))

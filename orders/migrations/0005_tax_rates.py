@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0003_order_submission_token'),
+        ('orders', '0004_admin_lists'),
     ]
 
     operations = [

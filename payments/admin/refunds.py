@@ -30,6 +30,13 @@ TOKEN_MAX_AGE = 60 * 60
 TOKEN_EXPIRED = "This confirmation page has expired or was altered: open it again."  # noqa: S105
 NO_PERMISSION = "You do not have permission to refund payments."
 NOTHING_TO_REFUND = "None of the selected payments can be refunded."
+# One confirmation page refunds at most this many payments: "select all" on a list of a million
+# must not become a million refunds with one click.
+MAX_BULK_REFUND = 100
+TOO_MANY_TO_REFUND = (
+    "{count} payments are selected: refund at most {limit} at a time (narrow the list with its "
+    "filters, or select fewer)."
+)
 
 
 def _refund_url(payment: Payment) -> str:
@@ -158,6 +165,11 @@ class RefundActionsMixin(DjangoObjectActions):
     def _refund_confirmation(self, request, queryset, *, single: bool):
         """GET (or the action's first POST): the confirmation page. POST with post=yes: the
         refunds, each payment's result as a message, then back where staff came from."""
+        count = queryset.count() if single else queryset[: MAX_BULK_REFUND + 1].count()
+        if count > MAX_BULK_REFUND:
+            self.message_user(request, TOO_MANY_TO_REFUND.format(
+                count=f"More than {MAX_BULK_REFUND}", limit=MAX_BULK_REFUND), messages.ERROR)
+            return None
         chosen = list(queryset.select_related("order", "order__customer").order_by("pk"))
         refundable = [p for p in chosen if p.can_refund()]
         skipped = [p for p in chosen if not p.can_refund()]

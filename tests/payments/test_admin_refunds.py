@@ -230,3 +230,17 @@ def test_finance_rejects_selected_refunds(sandbox, support, finance, approvals):
     payment.refresh_from_db()
     assert (refund.status, refund.decision_note) == (Refund.Status.REJECTED, "Outside policy")
     assert payment.amount_refund_reserved == 0 and payment.amount_refundable == 10000
+
+
+def test_bulk_refund_refuses_more_than_a_page_of_payments_at_once(sandbox, support, monkeypatch):
+    from payments.admin import refunds
+
+    monkeypatch.setattr(refunds, "MAX_BULK_REFUND", 2)
+    payments = [paid(1000), paid(1000), paid(1000)]
+    changelist = reverse("admin:payments_payment_changelist")
+
+    page = support.post(changelist, {"action": "refund_selected",
+                                     "_selected_action": [p.pk for p in payments]}, follow=True)
+
+    assert "refund at most 2 at a time" in " ".join(texts(page))
+    assert not Refund.objects.exists()

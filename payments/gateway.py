@@ -610,15 +610,7 @@ def setup_intent_retrieve(setup_intent_id: str) -> SetupIntentData:
             params={"expand": ["payment_method"]},
         )
     )
-    payment_method = raw.get("payment_method")
-    return SetupIntentData(
-        id=raw["id"],
-        status=raw["status"],
-        customer=_id(raw.get("customer")) or None,
-        payment_method_id=_id(payment_method),
-        card=_card_of(payment_method),
-        raw=raw,
-    )
+    return setup_intent_from(raw)
 
 
 def webhook_verify(

@@ -743,23 +743,8 @@ def refund_approve(
     """Approves a refund awaiting approval, then sends it to Stripe (refund_submit). Refused
     if it is not awaiting approval, if `by` asked for it (four eyes: a database check too), or
     if the payment cannot be refunded any more (e.g. it was disputed meanwhile: reject it)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        _, payment = _lock(refund.payment_id)
-        refund = Refund.objects.select_for_update().get(pk=refund.pk)
-        _check_decidable(refund, by)
-        # Its amount is reserved, so it still fits; a dispute opened meanwhile would make
-        # Stripe refuse it.
-        if payment.dispute_status in DISPUTE_OPEN_STATUSES:
-            raise PaymentError(REFUND_DISPUTED)
-        refund.status = Refund.Status.PENDING
-        refund.decided_by = by
-        refund.decided_at = now
-        refund.decision_note = note[:500]
-        refund.save(update_fields=["status", "decided_by", "decided_at", "decision_note",
-                                   "updated_at"])
-        _record(payment, PaymentEvent.Kind.REFUND_APPROVED, amount=refund.amount,
-                reference=f"refund-decision:{refund.pk}", message=note, actor=by, source=source)
+    refund = _refund_decide(refund=refund, by=by, note=note, source=source, now=now,
+                            approve=True)
     return refund_submit(refund=refund, source=source)
 
 
@@ -768,20 +753,36 @@ def refund_reject(
     now: datetime | None = None,
 ) -> Refund:
     """Rejects a refund awaiting approval: nothing reaches Stripe and its amount is free again."""
+    return _refund_decide(refund=refund, by=by, note=note, source=source, now=now,
+                          approve=False)
+
+
+def _refund_decide(
+    *, refund: Refund, by: AbstractBaseUser, note: str, source: str, now: datetime | None,
+    approve: bool,
+) -> Refund:
+    """Records the decision on a refund awaiting approval, under the payment's lock."""
     now = now or timezone.now()
     with transaction.atomic():
         _, payment = _lock(refund.payment_id)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         _check_decidable(refund, by)
-        refund.status = Refund.Status.REJECTED
+        # An approved refund's amount is reserved, so it still fits; a dispute opened
+        # meanwhile would make Stripe refuse it.
+        if approve and payment.dispute_status in DISPUTE_OPEN_STATUSES:
+            raise PaymentError(REFUND_DISPUTED)
+        refund.status = Refund.Status.PENDING if approve else Refund.Status.REJECTED
         refund.decided_by = by
         refund.decided_at = now
         refund.decision_note = note[:500]
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_note",
                                    "updated_at"])
-        _record(payment, PaymentEvent.Kind.REFUND_REJECTED, amount=refund.amount,
-                reference=f"refund-decision:{refund.pk}", message=note, actor=by, source=source)
-        _refund_totals_update(payment, source=source)
+        _record(payment,
+                PaymentEvent.Kind.REFUND_APPROVED if approve else PaymentEvent.Kind.REFUND_REJECTED,
+                amount=refund.amount, reference=f"refund-decision:{refund.pk}", message=note,
+                actor=by, source=source)
+        if not approve:
+            _refund_totals_update(payment, source=source)
     return refund
 
 

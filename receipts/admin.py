@@ -7,12 +7,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orders.admin import money
+from payments.admin.base import ReadOnlyAdmin
 from receipts.models import CreditNote, Receipt
 from receipts.services import document_resend
 from receipts.views import pdf_response
 
 
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(ReadOnlyAdmin):
     list_display = ("number", "issued_at", "total_display", "buyer_email", "email_status",
                     "email_sent_at", "pdf_link")
     list_filter = ("email_status", "currency", "issued_at")
@@ -22,15 +23,6 @@ class DocumentAdmin(admin.ModelAdmin):
     readonly_fields = ("pdf_link", "total_display", "email_status", "email_attempts",
                        "email_sent_at", "email_last_error", "email_next_attempt_at",
                        "pdf_rendered_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_resend_permission(self, request):
         return request.user.has_perm(f"receipts.view_{self.model._meta.model_name}")

@@ -15,6 +15,7 @@ router.register("v1/orders", views.OrderViewSet, basename="order")
 router.register("v1/payments", views.PaymentViewSet, basename="payment")
 router.register("v1/payment-methods", views.PaymentMethodViewSet, basename="payment-method")
 router.register("v1/receipts", views.ReceiptViewSet, basename="receipt")
+router.register("v1/credit-notes", views.CreditNoteViewSet, basename="credit-note")
 
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),

@@ -271,15 +271,16 @@ class SetupOutput(serializers.Serializer):
 
 
 class CreditNoteOutput(serializers.ModelSerializer):
-    pdf_url = serializers.SerializerMethodField(help_text="The credit note's PDF.")
+    pdf_url = serializers.SerializerMethodField(
+        help_text="The credit note's PDF (`GET /api/v1/credit-notes/{id}/pdf/`).")
 
     class Meta:
         model = CreditNote
-        fields = ["number", "kind", "currency", "total", "reason", "issued_at", "pdf_url"]
+        fields = ["id", "number", "kind", "currency", "total", "reason", "issued_at", "pdf_url"]
 
     def get_pdf_url(self, note: CreditNote) -> str:
         return self.context["request"].build_absolute_uri(
-            reverse("receipts:pdf", args=[note.number]))
+            reverse("credit-note-pdf", args=[note.pk]))
 
 
 class ReceiptOutput(serializers.ModelSerializer):

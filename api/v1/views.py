@@ -40,8 +40,8 @@ from payments.services import (
     refund_create,
     setup_intent_start,
 )
-from receipts.models import Receipt
-from receipts.selectors import receipts_for
+from receipts.models import CreditNote, Receipt
+from receipts.selectors import credit_notes_for, receipts_for
 from receipts.services import document_pdf
 
 INVALID_CREDENTIALS = "Unable to log in with the provided username and password."
@@ -363,12 +363,32 @@ class ReceiptViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     @extend_schema(
         responses={(200, "application/pdf"): OpenApiTypes.BINARY, **errors(401, 404)},
-        description="The receipt as a PDF (rendered once, then kept). A credit note's PDF is "
-        "at its `pdf_url`.",
+        description="The receipt as a PDF (rendered once, then kept).",
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request, pk=None):
-        receipt = self.get_object()
-        return HttpResponse(document_pdf(receipt), content_type="application/pdf",
-                            headers={"Content-Disposition":
-                                     f'inline; filename="{receipt.filename}"'})
+        return _pdf_response(self.get_object())
+
+
+def _pdf_response(document: Receipt | CreditNote) -> HttpResponse:
+    return HttpResponse(document_pdf(document), content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{document.filename}"'})
+
+
+class CreditNoteViewSet(ApiViewSet):
+    """A credit note's PDF (credit notes are listed with their receipts)."""
+
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
+            return CreditNote.objects.none()
+        return credit_notes_for(user=self.request.user)
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, **errors(401, 404)},
+        description="A credit note (or the reversal of one) as a PDF.",
+    )
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        return _pdf_response(self.get_object())

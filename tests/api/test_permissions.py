@@ -4,8 +4,8 @@ import pytest
 
 from api.models import IdempotencyKey
 from orders.models import Order
-from payments.models import Customer, Payment, PaymentMethod
-from receipts.services import receipt_issue
+from payments.models import Customer, Payment, PaymentMethod, Refund
+from receipts.services import credit_note_issue, receipt_issue
 from tests.api.conftest import SDK_STRIPE_VERSION
 from tests.factories import make_order
 
@@ -25,8 +25,11 @@ def bobs(other_customer):
     card = PaymentMethod.objects.create(customer=customer, stripe_id="pm_bob", brand="visa",
                                         last4="4242")
     receipt = receipt_issue(payment=payment)
+    refund = Refund.objects.create(payment=payment, amount=500, currency="USD",
+                                   status="succeeded", stripe_id="re_bob")
+    note = credit_note_issue(refund=refund)
     return {"order": order.number, "payment": payment.pk, "card": card.pk,
-            "receipt": receipt.pk}
+            "receipt": receipt.pk, "note": note.pk}
 
 
 ENDPOINTS = [
@@ -45,6 +48,7 @@ ENDPOINTS = [
     ("get", "/api/v1/receipts/"),
     ("get", "/api/v1/receipts/{receipt}/"),
     ("get", "/api/v1/receipts/{receipt}/pdf/"),
+    ("get", "/api/v1/credit-notes/{note}/pdf/"),
     ("delete", "/api/v1/auth/token/"),
 ]
 OBJECT_ENDPOINTS = [(method, path) for method, path in ENDPOINTS if "{" in path]
@@ -70,7 +74,7 @@ def test_another_users_object_is_404_and_nothing_changes(api, bobs, method, path
                                         "code": "resource_missing", "message": "No such object.",
                                         "param": None}
     assert Order.objects.get(number=bobs["order"]).status == "pending"
-    assert Payment.objects.get(pk=bobs["payment"]).refunds.count() == 0
+    assert Payment.objects.get(pk=bobs["payment"]).refunds.count() == 1  # the fixture's own
     assert PaymentMethod.objects.get(pk=bobs["card"]).detached_at is None
     # A 404 did no work: the key is not kept, and may be used for the corrected request.
     assert not IdempotencyKey.objects.exists()
@@ -83,7 +87,7 @@ def test_every_endpoint_of_the_schema_is_covered_here():
     documented = {(method, path) for path, operations in schema["paths"].items()
                   for method in operations}
     covered = {(method, path.replace("{order}", "{number}").replace("{payment}", "{id}")
-                .replace("{card}", "{id}").replace("{receipt}", "{id}"))
+                .replace("{card}", "{id}").replace("{receipt}", "{id}").replace("{note}", "{id}"))
                for method, path in ENDPOINTS}
 
     assert documented - covered == {("post", "/api/v1/auth/token/")}

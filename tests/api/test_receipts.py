@@ -32,7 +32,9 @@ def test_receipts_list_the_customers_own_with_credit_notes_and_pdf_links(
         2500, "USD", first.order.number)
     [note] = receipt["credit_notes"]
     assert (note["kind"], note["total"]) == ("credit", 500)
-    assert note["pdf_url"].endswith(f"/receipts/{note['number']}.pdf")
+    assert note["pdf_url"].endswith(f"/api/v1/credit-notes/{note['id']}/pdf/")
+    pdf = api.get(f"/api/v1/credit-notes/{note['id']}/pdf/")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert receipt["pdf_url"].endswith(f"/api/v1/receipts/{receipt['id']}/pdf/")
 
 

@@ -63,6 +63,13 @@ class Payment(models.Model):
     TERMINAL = (Status.SUCCEEDED, Status.CANCELED)
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    # The order's customer, copied when the payment starts (an order's customer never changes):
+    # a customer's payment history is then one index scan (payment_customer_newest), not a join
+    # that sorts every payment of theirs to show the newest page.
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments",
+        help_text="The order's customer",
+    )
     idempotency_key = models.CharField(max_length=255, unique=True)
     stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     amount = models.PositiveBigIntegerField()
@@ -129,6 +136,8 @@ class Payment(models.Model):
             models.Index(fields=["status", "-created_at"], name="payment_status_newest"),
             models.Index(fields=["currency", "-created_at"], name="payment_currency_newest"),
             models.Index(fields=["card_last4", "-created_at"], name="payment_last4_newest"),
+            models.Index(fields=["customer", "-created_at", "-id"],
+                         name="payment_customer_newest"),
             # The back office's searches and filters (payments/admin/), at a million payments:
             # a charge id, refunded and disputed payments, and when payments succeeded.
             models.Index(

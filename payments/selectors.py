@@ -51,7 +51,7 @@ CUSTOMER_TIMELINE_KINDS = (
 def payment_list_for(*, user: AbstractBaseUser) -> QuerySet[Payment]:
     """The user's payments, newest first (a stable order to paginate), with their orders."""
     return (
-        Payment.objects.filter(order__customer=user)
+        Payment.objects.filter(customer=user)
         .select_related("order")
         .order_by("-created_at", "-id")
     )

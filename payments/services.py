@@ -154,6 +154,7 @@ def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Paymen
             attempt = order.payments.count() + 1
             payment = Payment.objects.create(
                 order=order,
+                customer_id=order.customer_id,
                 amount=order.total_amount,
                 currency=order.currency,
                 idempotency_key=f"payment:{order.pk}:{attempt}",

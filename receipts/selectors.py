@@ -7,13 +7,13 @@ from receipts.models import CreditNote, Receipt
 
 
 def receipts_for(*, user: AbstractBaseUser) -> QuerySet[Receipt]:
-    return Receipt.objects.filter(payment__order__customer=user).select_related(
+    return Receipt.objects.filter(payment__customer=user).select_related(
         "payment__order"
     )
 
 
 def credit_notes_for(*, user: AbstractBaseUser) -> QuerySet[CreditNote]:
-    return CreditNote.objects.filter(receipt__payment__order__customer=user).select_related(
+    return CreditNote.objects.filter(receipt__payment__customer=user).select_related(
         "receipt__payment__order"
     )
 

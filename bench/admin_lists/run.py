@@ -148,7 +148,7 @@ INSERT INTO payments_payment (
   id, idempotency_key, stripe_id, amount, currency, status, amount_received, amount_refunded,
   amount_refund_reserved, dispute_status, confirm_attempts, failure_code, decline_code,
   failure_message, card_brand, card_last4, card_exp_month, card_exp_year, stripe_charge_id,
-  stripe_object, created_at, updated_at, succeeded_at, order_id)
+  stripe_object, created_at, updated_at, succeeded_at, order_id, customer_id)
 SELECT n, 'payment:' || n, 'pi_' || key, amount, currency, status,
   CASE WHEN status = 'succeeded' THEN amount ELSE 0 END,
   CASE refunded WHEN 'fully' THEN amount WHEN 'partially' THEN amount / 20 * 10 ELSE 0 END,
@@ -164,7 +164,7 @@ SELECT n, 'payment:' || n, 'pi_' || key, amount, currency, status,
                      'latest_charge', 'ch_' || key, 'metadata',
                      jsonb_build_object('order', 'PD-' || upper(lpad(to_hex(n), 10, '0')))),
   created_at, created_at + INTERVAL '20 seconds',
-  CASE WHEN status = 'succeeded' THEN created_at + INTERVAL '20 seconds' END, n
+  CASE WHEN status = 'succeeded' THEN created_at + INTERVAL '20 seconds' END, n, customer_id
 FROM bench_seed
 """
 

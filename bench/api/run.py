@@ -107,7 +107,8 @@ orders = Order.objects.bulk_create(
     Order(customer=reader, currency="USD", total_amount=1500, status="paid")
     for _ in range({history}))
 Payment.objects.bulk_create(
-    Payment(order=o, amount=1500, currency="USD", status="succeeded", amount_received=1500,
+    Payment(order=o, customer=reader, amount=1500, currency="USD", status="succeeded",
+            amount_received=1500,
             idempotency_key=f"payment:{{o.pk}}:1", stripe_id=f"pi_bench_{{o.pk}}",
             card_brand="visa", card_last4="4242")
     for o in orders)

@@ -102,7 +102,8 @@ def main() -> None:
               for n in range(args.receipts)]
     payments = [
         Payment.objects.create(
-            order=order, idempotency_key=f"bench:{order.pk}", stripe_id=f"pi_bench_{order.pk}",
+            order=order, customer=customer, idempotency_key=f"bench:{order.pk}",
+            stripe_id=f"pi_bench_{order.pk}",
             amount=order.total_amount, currency=order.currency, status="succeeded",
             amount_received=order.total_amount, card_brand="visa", card_last4="4242")
         for order in orders

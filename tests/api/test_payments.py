@@ -17,7 +17,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def payment_of(user, *, status="succeeded", amount=2500, **fields) -> Payment:
     order = make_order(customer=user, unit_amount=amount)
     payment = Payment.objects.create(
-        order=order, amount=amount, currency="USD", status=status,
+        order=order, customer=user, amount=amount, currency="USD", status=status,
         amount_received=amount if status == "succeeded" else 0,
         idempotency_key=f"payment:{order.pk}:1", stripe_id=f"pi_test_{order.pk}", **fields,
     )

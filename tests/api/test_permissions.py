@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 def bobs(other_customer):
     """Another customer's order, payment and saved card (no Stripe needed to look them up)."""
     order = make_order(customer=other_customer)
-    payment = Payment.objects.create(order=order, amount=2500, currency="USD",
+    payment = Payment.objects.create(order=order, customer=other_customer, amount=2500,
+                                     currency="USD",
                                      idempotency_key=f"payment:{order.pk}:1",
                                      stripe_id="pi_bob", status="succeeded",
                                      amount_received=2500)

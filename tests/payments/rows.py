@@ -69,7 +69,8 @@ def make_payments(
     )
     payments = Payment.objects.bulk_create(
         Payment(
-            order=order, idempotency_key=f"payment:{n}", stripe_id=f"pi_test{n:08d}",
+            order=order, customer=customer, idempotency_key=f"payment:{n}",
+            stripe_id=f"pi_test{n:08d}",
             stripe_charge_id=f"ch_test{n:08d}" if succeeded else "", amount=amount,
             currency=currency, status=status, amount_received=amount if succeeded else 0,
             amount_refunded=refunded, dispute_status=dispute_status, card_brand="visa",

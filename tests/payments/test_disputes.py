@@ -533,8 +533,8 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def dispute_row(status: str, due: datetime | None, *, submitted: bool = False) -> Dispute:
     """A mirror row as the webhook would leave it (the list reads only rows)."""
     order = make_order(unit_amount=1500)
-    payment = Payment.objects.create(order=order, amount=1500, currency="USD",
-                                     idempotency_key=f"payment:{order.pk}:1",
+    payment = Payment.objects.create(order=order, customer=order.customer, amount=1500,
+                                     currency="USD", idempotency_key=f"payment:{order.pk}:1",
                                      stripe_id=f"pi_{order.number}", status="succeeded",
                                      amount_received=1500)
     return Dispute.objects.create(

@@ -137,6 +137,6 @@ def messages_deliver_pending(*, now: datetime, older_than: timedelta = timedelta
                              limit: int = 50) -> int:
     """Sends messages whose delivery task never ran (a broker outage); returns how many."""
     ids = list(DunningMessage.objects.filter(
-        status=DunningMessage.Status.PENDING, created_at__lt=now - older_than
+        status=DunningMessage.Status.PENDING, created_at__lte=now - older_than
     ).values_list("pk", flat=True)[:limit])
     return sum(message_deliver(message_id=i, now=now) for i in ids)

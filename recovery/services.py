@@ -163,7 +163,7 @@ def subscription_card_update(
         subscription.payment_method = payment_method
         subscription.save(update_fields=["payment_method", "updated_at"])
         case = (
-            RecoveryCase.objects.select_for_update()
+            RecoveryCase.objects.select_for_update(of=("self",))
             .filter(subscription=subscription)
             .filter(Q(status__in=RecoveryCase.OPEN_STATUSES)
                     | Q(status=RecoveryCase.Status.LOST,
@@ -444,8 +444,8 @@ def case_run(*, case_id: int, now: datetime,
     """Runs a claimed case's due action: a retry, or the end of the schedule. Returns what it
     did: "retried", "deferred" (a network cap), "expired" or "skipped"."""
     with transaction.atomic():
-        case = RecoveryCase.objects.select_for_update().select_related(
-            "subscription__payment_method", "policy").get(pk=case_id)
+        case = RecoveryCase.objects.select_for_update(of=("self",)).select_related(
+            "subscription__payment_method", "policy", "order__renewal").get(pk=case_id)
         if case.status != RecoveryCase.Status.OPEN or not case.next_action:
             return "skipped"
         if case.next_action == RecoveryCase.NextAction.EXPIRE:

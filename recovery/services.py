@@ -33,6 +33,10 @@ from payments.services import (
 )
 from recovery import dunning, policy
 from recovery.models import (
+    DEFAULT_HARD_DECLINES,
+    DEFAULT_NETWORK_ERRORS,
+    DEFAULT_NETWORK_RETRY_MINUTES,
+    DEFAULT_RETRY_HOURS,
     Plan,
     RecoveryAttempt,
     RecoveryCase,
@@ -65,6 +69,22 @@ def add_interval(start: datetime, interval: str) -> datetime:
     year, month = start.year + month_index // 12, month_index % 12 + 1
     day = min(start.day, calendar.monthrange(year, month)[1])
     return start.replace(year=year, month=month, day=day)
+
+
+def default_policy() -> RetryPolicy:
+    """The policy new cases follow: the admin's default, or (if none is marked) the built-in
+    one that migration 0002 also makes."""
+    found = RetryPolicy.objects.filter(is_default=True).first()
+    if found is not None:
+        return found
+    made, _ = RetryPolicy.objects.get_or_create(
+        name="Default",
+        defaults={"is_default": True, "retry_hours": DEFAULT_RETRY_HOURS,
+                  "network_retry_minutes": DEFAULT_NETWORK_RETRY_MINUTES,
+                  "hard_decline_codes": DEFAULT_HARD_DECLINES,
+                  "network_error_codes": DEFAULT_NETWORK_ERRORS},
+    )
+    return made
 
 
 def rules_of(retry_policy: RetryPolicy) -> policy.Rules:
@@ -277,7 +297,7 @@ def renewal_charge(*, renewal: Renewal, now: datetime) -> Payment | None:
 def case_open(*, renewal: Renewal, payment: Payment, now: datetime) -> RecoveryCase:
     """The case for a renewal whose charge failed, opened once (the order is unique). The
     caller holds the payment's lock (a payments signal). The subscription goes past due."""
-    retry_policy = RetryPolicy.objects.get(is_default=True)
+    retry_policy = default_policy()
     case, created = RecoveryCase.objects.select_for_update().get_or_create(
         order=renewal.order,
         defaults={
@@ -304,7 +324,7 @@ def case_open_without_charge(*, renewal: Renewal, now: datetime, reason: str) ->
     """A renewal that could not be charged at all (no usable card): a case waiting for a card."""
     order = renewal.order
     with transaction.atomic():
-        retry_policy = RetryPolicy.objects.get(is_default=True)
+        retry_policy = default_policy()
         case, created = RecoveryCase.objects.get_or_create(
             order=order,
             defaults={

@@ -9,7 +9,13 @@ from django.core import mail
 
 from orders.models import Order
 from recovery import dunning, services, tasks
-from recovery.models import DunningMessage, RecoveryAttempt, RecoveryCase, Subscription
+from recovery.models import (
+    DunningMessage,
+    RecoveryAttempt,
+    RecoveryCase,
+    RetryPolicy,
+    Subscription,
+)
 from tests.recovery.conftest import save_card
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -163,8 +169,7 @@ def test_authentication_required_goes_to_the_pay_link(sandbox, customer, plan, c
 
 def test_updating_the_card_retries_at_once_even_after_the_schedule_ended(sandbox, customer,
                                                                           plan):
-    plan.retry_policy_final = None
-    from recovery.models import RetryPolicy
+    services.default_policy()
     RetryPolicy.objects.filter(is_default=True).update(final_action="unpaid")
     with time_machine.travel(T0, tick=False) as traveller:
         card = save_card(customer, "pm_card_chargeCustomerFail")

@@ -49,6 +49,7 @@ migrate: $(RUNTIME_STAMP)
 
 demo: migrate
 	$(RUN_ENV) $(PY) manage.py seed_demo
+	$(RUN_ENV) $(PY) manage.py seed_demo_plans
 
 run: demo
 	@echo

@@ -32,6 +32,7 @@ urlpatterns = [
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("checkout/", include("payments.urls")),
     path("receipts/", include("receipts.urls")),
+    path("subscriptions/", include("recovery.urls")),
     # The "orders" namespace: /shop/, /orders/ and /orders/<number>/.
     path("", include("orders.urls")),
     path("api/", include("config.api")),

@@ -499,6 +499,51 @@ def payment_intent_confirm(
     return payment_intent_from(_plain(intent))
 
 
+def payment_intent_charge_off_session(
+    *,
+    amount: int,
+    currency: str,
+    customer: str,
+    payment_method: str,
+    metadata: dict[str, str],
+    description: str,
+    idempotency_key: str,
+) -> PaymentIntentData:
+    """Creates and confirms a PaymentIntent on a saved card without the customer present
+    (`off_session=true`): it succeeds, is processing, or raises CardDeclined carrying the intent
+    (a card that needs 3-D Secure declines with `authentication_required`)."""
+    intent = _call(
+        client().v1.payment_intents.create,
+        params={
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer,
+            "payment_method": payment_method,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "off_session": True,
+            "metadata": metadata,
+            "description": description,
+            "expand": _PI_EXPAND,
+        },
+        options=_options(idempotency_key),
+    )
+    return payment_intent_from(_plain(intent))
+
+
+def payment_intent_confirm_off_session(
+    intent_id: str, *, payment_method: str, idempotency_key: str
+) -> PaymentIntentData:
+    """Confirms an existing PaymentIntent again, off-session, on a saved card (a retry)."""
+    intent = _call(
+        client().v1.payment_intents.confirm,
+        intent_id,
+        params={"payment_method": payment_method, "off_session": True, "expand": _PI_EXPAND},
+        options=_options(idempotency_key),
+    )
+    return payment_intent_from(_plain(intent))
+
+
 def payment_intent_cancel(
     intent_id: str, *, reason: str, idempotency_key: str
 ) -> PaymentIntentData:
@@ -714,3 +759,21 @@ def payment_method_detach(payment_method_id: str, *, idempotency_key: str) -> No
         payment_method_id,
         options=_options(idempotency_key),
     )
+
+
+def setup_intent_confirm(
+    setup_intent_id: str, *, payment_method: str, return_url: str, idempotency_key: str
+) -> SetupIntentData:
+    """Confirms a SetupIntent with a payment method on the server (test-card mode): succeeded,
+    or requires_action with a 3-D Secure redirect in `raw["next_action"]`. A card the bank
+    refuses raises CardDeclined."""
+    raw = _plain(
+        _call(
+            client().v1.setup_intents.confirm,
+            setup_intent_id,
+            params={"payment_method": payment_method, "return_url": return_url,
+                    "expand": ["payment_method"]},
+            options=_options(idempotency_key),
+        )
+    )
+    return setup_intent_from(raw)

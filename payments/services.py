@@ -357,6 +357,7 @@ def _apply_intent(
         )
         return
     before = (payment.status, payment.failure_code, payment.decline_code, payment.failure_message)
+    charge_before = payment.stripe_charge_id
     log = {"source": source, "stripe_event_id": stripe_event_id, "actor": actor}
 
     payment.status = intent.status
@@ -384,9 +385,14 @@ def _apply_intent(
         _record(payment, PaymentEvent.Kind.CANCELED, reference=intent.id, **log)
     elif intent.status == Payment.Status.REQUIRES_ACTION and status_changed:
         _record(payment, PaymentEvent.Kind.ACTION_REQUIRED, **log)
-    if intent.failure_code and (status_changed or before[1:] != (
+    failed_now = False
+    # A retry that fails like the attempt before it is a new failure all the same: its charge
+    # is another one.
+    new_charge = bool(intent.charge_id) and intent.charge_id != charge_before
+    if intent.failure_code and (status_changed or new_charge or before[1:] != (
         intent.failure_code, intent.decline_code, intent.failure_message[:500]
     )):
+        failed_now = True
         _record(
             payment,
             PaymentEvent.Kind.FAILED,
@@ -399,6 +405,8 @@ def _apply_intent(
     order_refresh_status(order=order)
     if succeeded_now:
         signals.payment_succeeded.send(sender=Payment, payment=payment)
+    elif failed_now:
+        signals.payment_failed.send(sender=Payment, payment=payment)
 
 
 # What applying a PaymentIntent may change: never the whole row, so a concurrent writer of another
@@ -1198,3 +1206,66 @@ def payment_method_detach(
         payment_method.detached_at = now or timezone.now()
         payment_method.save(update_fields=["detached_at"])
     return payment_method
+
+
+# --- Off-session charges (renewals and their retries, driven by recovery) -----------------------
+
+PAYMENT_METHOD_DETACHED = "This card was removed: it cannot be charged."
+
+
+def payment_charge_off_session(
+    *, order: Order, payment_method: PaymentMethod, idempotency_key: str
+) -> Payment:
+    """Charges a saved card for `order` without the customer: the order's first PaymentIntent is
+    created and confirmed with `off_session=true`; a later call confirms that same live intent
+    again (a retry), so an order never has two live intents. `idempotency_key` is the caller's
+    operation (e.g. renewal:<subscription>:<period>:<attempt>), stored by the caller before the
+    call; the first one also becomes the Payment's key.
+
+    The outcome is applied like any other (a decline is recorded, not raised), so
+    payments.signals tells the apps built on payments what happened. Returns the payment."""
+    if payment_method.detached_at is not None:
+        raise PaymentError(PAYMENT_METHOD_DETACHED)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if not order.is_payable():
+            raise PaymentError(ORDER_NOT_PAYABLE)
+        payment = payment_live_for(order=order)
+        if payment is None:
+            payment = Payment.objects.create(
+                order=order, amount=order.total_amount, currency=order.currency,
+                idempotency_key=idempotency_key,
+            )
+            _record(payment, PaymentEvent.Kind.REQUESTED, source="recovery",
+                    amount=payment.amount, reference=payment.idempotency_key)
+    customer = payment_method.customer
+    with transaction.atomic():
+        order, payment = _lock(payment.pk)
+        if payment.is_terminal() or payment.status == Payment.Status.PROCESSING:
+            return payment
+        try:
+            if payment.stripe_id:
+                intent = gateway.payment_intent_confirm_off_session(
+                    payment.stripe_id, payment_method=payment_method.stripe_id,
+                    idempotency_key=idempotency_key,
+                )
+            else:
+                intent = gateway.payment_intent_charge_off_session(
+                    amount=payment.amount, currency=payment.currency,
+                    customer=customer.stripe_id, payment_method=payment_method.stripe_id,
+                    metadata={"order_number": order.number,
+                              "paydesk_payment_id": str(payment.pk)},
+                    description=f"Order {order.number}",
+                    idempotency_key=payment.idempotency_key,
+                )
+        except gateway.CardDeclined as declined:
+            if declined.payment_intent is None:
+                raise
+            intent = gateway.payment_intent_from(declined.payment_intent)
+            if not intent.failure_code:
+                intent = replace(intent, failure_code=declined.code,
+                                 decline_code=declined.decline_code,
+                                 failure_message=declined.message)
+        payment.stripe_id = intent.id
+        _apply_intent(order, payment, intent, source="recovery")
+    return payment

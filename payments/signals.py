@@ -6,6 +6,9 @@ receiver's writes commit or roll back with the fact itself. Receivers must be qu
 call Stripe; slow work (a PDF, an e-mail) goes to a task on commit.
 
 - payment_succeeded(payment): the payment's money was received.
+- payment_failed(payment): an attempt to pay failed (a decline, an authentication that did not
+  happen, a processing error): sent when the failure is first recorded in the ledger, with the
+  payment's failure and decline codes set.
 - refund_succeeded(refund): a refund's money went back to the customer.
 - refund_reversed(refund): a refund that had succeeded failed afterwards (the money did not go
   back after all).
@@ -19,6 +22,7 @@ And one question, asked outside any transaction:
 from django.dispatch import Signal
 
 payment_succeeded = Signal()
+payment_failed = Signal()
 refund_succeeded = Signal()
 refund_reversed = Signal()
 dispute_evidence_documents = Signal()

@@ -60,16 +60,16 @@ def start_celery_worker(
     CELERY_BROKER_URL and `sandbox_server`, in its own process group, and waits until it is
     ready. The caller must have unblocked database access.
 
-    It consumes the webhooks and default queues; the pdf queue (receipts' rendering and e-mail)
-    only with `pdf=True`, so receipts issued by other tests' payments are not rendered while
-    those tests end and their data is flushed."""
+    It consumes the webhooks, default and recovery queues; the pdf queue (receipts' rendering
+    and e-mail) only with `pdf=True`, so receipts issued by other tests' payments are not
+    rendered while those tests end and their data is flushed."""
     from django.conf import settings
     from django.db import connection
 
     from payments.gateway import SANDBOX_TEST_KEY
 
     queues = [settings.CELERY_WEBHOOKS_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE,
-              *([settings.CELERY_PDF_QUEUE] if pdf else [])]
+              settings.CELERY_RECOVERY_QUEUE, *([settings.CELERY_PDF_QUEUE] if pdf else [])]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -78,6 +78,7 @@ def start_celery_worker(
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "CELERY_PDF_QUEUE": settings.CELERY_PDF_QUEUE,
         "CELERY_WEBHOOKS_QUEUE": settings.CELERY_WEBHOOKS_QUEUE,
+        "CELERY_RECOVERY_QUEUE": settings.CELERY_RECOVERY_QUEUE,
         "STRIPE_API_BASE": sandbox_server.url,
         "STRIPE_SECRET_KEY": SANDBOX_TEST_KEY,
         "STRIPE_WEBHOOK_SECRET": sandbox_server.webhook_secret,

@@ -204,7 +204,11 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # PDF rendering and e-mail, and the default queue for everything else (beat's jobs).
 CELERY_WEBHOOKS_QUEUE = env.str("CELERY_WEBHOOKS_QUEUE", default="webhooks")
 CELERY_PDF_QUEUE = env.str("CELERY_PDF_QUEUE", default="pdf")
+# Renewals, recovery attempts and dunning: their own queue, so a webhook burst cannot delay them
+# (and the reverse). Their beat entries are rows made by recovery's data migration.
+CELERY_RECOVERY_QUEUE = env.str("CELERY_RECOVERY_QUEUE", default="recovery")
 CELERY_TASK_ROUTES = {
+    "recovery.tasks.*": {"queue": CELERY_RECOVERY_QUEUE},
     "payments.tasks.webhook_lane_drain": {"queue": CELERY_WEBHOOKS_QUEUE},
     "receipts.tasks.document_deliver": {"queue": CELERY_PDF_QUEUE},
     "receipts.tasks.documents_deliver_due": {"queue": CELERY_PDF_QUEUE},
@@ -294,6 +298,12 @@ if PAYDESK_CHECKOUT_MODE not in ("test_cards", "payment_element"):
     raise ImproperlyConfigured("PAYDESK_CHECKOUT_MODE must be test_cards or payment_element.")
 # Benchmark-only views (bench/webhook_ingest); `check --deploy` warns when this is on.
 PAYDESK_BENCH_VIEWS = env.bool("PAYDESK_BENCH_VIEWS", default=False)
+# Subscriptions and recovery (recovery/): where dunning links point, who hears of
+# cancellations, how SMS are sent (recovery/sms.py).
+PAYDESK_SITE_URL = env.str("PAYDESK_SITE_URL", default="http://127.0.0.1:8000")
+RECOVERY_STAFF_EMAIL = env.str("RECOVERY_STAFF_EMAIL", default="billing@example.com")
+RECOVERY_SMS_BACKEND = env.str("RECOVERY_SMS_BACKEND",
+                               default="recovery.sms.ConsoleSmsBackend")
 PAYDESK_ABANDONED_PAYMENT_HOURS = env.int("PAYDESK_ABANDONED_PAYMENT_HOURS", default=24)
 # Beat's reconciliation re-reads rows Stripe has not been asked about for this long, in batches.
 PAYDESK_RECONCILE_STALE_MINUTES = env.int("PAYDESK_RECONCILE_STALE_MINUTES", default=10)

@@ -17,6 +17,9 @@ os.environ.setdefault("CELERY_PDF_QUEUE", os.environ["CELERY_TASK_DEFAULT_QUEUE"
 os.environ.setdefault(
     "CELERY_WEBHOOKS_QUEUE", os.environ["CELERY_TASK_DEFAULT_QUEUE"] + "-webhooks"
 )
+os.environ.setdefault(
+    "CELERY_RECOVERY_QUEUE", os.environ["CELERY_TASK_DEFAULT_QUEUE"] + "-recovery"
+)
 
 from config.settings.base import *  # noqa: F403
 

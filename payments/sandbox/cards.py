@@ -36,6 +36,12 @@ PROCESSING_ERROR = Decline(
     "processing_error",
     "An error occurred while processing your card. Try again in a little bit.",
 )
+FRAUDULENT = Decline("card_declined", "fraudulent", "Your card was declined.")
+VELOCITY_EXCEEDED = Decline(
+    "card_declined", "card_velocity_exceeded",
+    "Your card was declined for making repeated attempts too frequently or exceeding its "
+    "amount limit.",
+)
 AUTHENTICATION_REQUIRED = Decline(
     "authentication_required",
     "authentication_required",
@@ -92,6 +98,9 @@ CARDS: tuple[TestCard, ...] = (
     TestCard("chargeDeclinedExpiredCard", "4000000000000069", decline=EXPIRED_CARD),
     TestCard("chargeDeclinedIncorrectCvc", "4000000000000127", decline=INCORRECT_CVC),
     TestCard("chargeDeclinedProcessingError", "4000000000000119", decline=PROCESSING_ERROR),
+    TestCard("chargeDeclinedFraudulent", "4100000000000019", decline=FRAUDULENT),
+    TestCard("visa_chargeDeclinedVelocityLimitExceeded", "4000000000006975",
+             decline=VELOCITY_EXCEEDED),
     TestCard("chargeCustomerFail", "4000000000000341", charge_decline=GENERIC),
     TestCard("authenticationRequired", "4000002760003184", authentication="always"),
     TestCard("threeDSecure2Required", "4000000000003220", authentication="always"),

@@ -285,7 +285,7 @@ def confirm_intent(ctx: Ctx, intent: dict[str, Any], params: Params) -> None:
             "be confirmed: requires_payment_method, requires_confirmation, requires_action.",
             payment_intent=ctx.render(intent),
         )
-    off_session = params.bool("off_session")
+    off_session = _off_session(params)
     return_url = params.str("return_url")
     if params.str("payment_method"):
         payment_method = resolve(ctx, params.str("payment_method"))
@@ -335,6 +335,13 @@ def confirm_intent(ctx: Ctx, intent: dict[str, Any], params: Params) -> None:
         ctx.emit("payment_intent.requires_action", intent)
         return
     attempt_charge(ctx, intent, payment_method)
+
+
+def _off_session(params: Params) -> bool:
+    """Stripe takes `off_session` as a boolean, or as "one_off" or "recurring" (both true)."""
+    if params.raw.get("off_session") in ("one_off", "recurring"):
+        return True
+    return params.bool("off_session")
 
 
 def next_action(ctx: Ctx, kind: str, object_id: str, return_url: str | None) -> dict[str, Any]:

@@ -1,0 +1,25 @@
+"""Recovery's answers to payments' signals, inside the transaction that applied the payment
+(payments/signals.py): a renewal's failed charge opens or advances its case, a success closes it
+as recovered. Whether the charge answered at once or a webhook told us later (a payment that was
+processing and then failed), the same code runs, once per fact."""
+
+from recovery import clock, services
+from recovery.models import RecoveryCase, Renewal
+
+
+def renewal_failed(sender, payment, **kwargs) -> None:
+    renewal = Renewal.objects.filter(order_id=payment.order_id).select_related(
+        "subscription__payment_method", "order").first()
+    if renewal is None:
+        return
+    now = clock.now()
+    case = services.case_open(renewal=renewal, payment=payment, now=now)
+    case = RecoveryCase.objects.select_for_update().select_related("policy", "order").get(
+        pk=case.pk)
+    services.case_record_failure(case=case, payment=payment, now=now)
+
+
+def renewal_succeeded(sender, payment, **kwargs) -> None:
+    case = RecoveryCase.objects.select_for_update().filter(order_id=payment.order_id).first()
+    if case is not None:
+        services.case_record_success(case=case, now=clock.now())

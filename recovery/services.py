@@ -1,0 +1,615 @@
+"""Writes to subscriptions and recovery: sign-up, renewals, retries, and their outcomes.
+
+Beat's tasks claim due rows with `select_for_update(skip_locked=True)` in small batches and a
+lease (`claimed_until`): any number of workers never take the same row at once, and a crashed
+worker's claim is taken over when its lease ends. Every charge's idempotency key
+(renewal:<subscription>:<period>:<attempt>) is stored before Stripe is called, so a claim taken
+over replays the same charge at Stripe instead of making another.
+
+Outcomes arrive through payments' signals (receivers.py), in the transaction that applies them,
+whether the charge answered at once or a webhook told us later. Every `now` is injected; tasks
+pass recovery.clock.now().
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+
+from orders.services import order_create
+from payments import gateway
+from payments.models import Payment, PaymentMethod
+from payments.services import (
+    PaymentError,
+    customer_ensure,
+    payment_charge_off_session,
+    payment_method_save,
+    setup_intent_start,
+)
+from recovery import dunning, policy
+from recovery.models import (
+    DEFAULT_HARD_DECLINES,
+    DEFAULT_NETWORK_ERRORS,
+    DEFAULT_NETWORK_RETRY_MINUTES,
+    DEFAULT_RETRY_HOURS,
+    Plan,
+    RecoveryAttempt,
+    RecoveryCase,
+    Renewal,
+    RetryPolicy,
+    Subscription,
+)
+
+logger = logging.getLogger(__name__)
+
+CLAIM_BATCH = 10
+LEASE = timedelta(minutes=5)
+
+PLAN_NOT_AVAILABLE = "This plan is not available."
+CARD_NOT_YOURS = "Choose one of your saved cards."
+ALREADY_CANCELED = "This subscription is already canceled."
+NOT_RESUMABLE = "Only a subscription set to cancel at the end of its period can be resumed."
+CASE_NOT_OPEN = "This case is already closed."
+
+
+class SubscriptionError(ValueError):
+    """A subscription service refused; the message is safe to show."""
+
+
+def add_interval(start: datetime, interval: str) -> datetime:
+    """One month or year after `start`, on the same day where the month has it (Jan 31 + 1
+    month = Feb 28 or 29)."""
+    months = 12 if interval == Plan.Interval.YEAR else 1
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def default_policy() -> RetryPolicy:
+    """The policy new cases follow: the admin's default, or (if none is marked) the built-in
+    one that migration 0002 also makes."""
+    found = RetryPolicy.objects.filter(is_default=True).first()
+    if found is not None:
+        return found
+    made, _ = RetryPolicy.objects.get_or_create(
+        name="Default",
+        defaults={"is_default": True, "retry_hours": DEFAULT_RETRY_HOURS,
+                  "network_retry_minutes": DEFAULT_NETWORK_RETRY_MINUTES,
+                  "hard_decline_codes": DEFAULT_HARD_DECLINES,
+                  "network_error_codes": DEFAULT_NETWORK_ERRORS},
+    )
+    return made
+
+
+def rules_of(retry_policy: RetryPolicy) -> policy.Rules:
+    return policy.Rules(
+        retry_hours=[int(h) for h in retry_policy.retry_hours],
+        network_retry_minutes=[int(m) for m in retry_policy.network_retry_minutes],
+        hard_decline_codes=list(retry_policy.hard_decline_codes),
+        network_error_codes=list(retry_policy.network_error_codes),
+        do_not_honor_limit=retry_policy.do_not_honor_limit,
+    )
+
+
+# --- Sign-up, cancel, resume, card update -----------------------------------------------
+
+
+def subscription_create(
+    *, user: AbstractBaseUser, plan: Plan, payment_method: PaymentMethod, now: datetime,
+    phone: str = "",
+) -> Subscription:
+    """Subscribes `user` to `plan`, paying with one of their saved cards (saved by a
+    SetupIntent, with 3-D Secure where the card asked for it). A trial starts the first period
+    after `plan.trial_days`; without one, the first period is charged now (off-session: the card
+    was just set up for it)."""
+    if not plan.active or not plan.price.active:
+        raise SubscriptionError(PLAN_NOT_AVAILABLE)
+    customer = customer_ensure(user=user)
+    if payment_method.customer_id != customer.pk or payment_method.detached_at is not None:
+        raise SubscriptionError(CARD_NOT_YOURS)
+    with transaction.atomic():
+        if plan.trial_days:
+            subscription = Subscription.objects.create(
+                customer=user, plan=plan, payment_method=payment_method, phone=phone,
+                status=Subscription.Status.TRIALING, period=0, current_period_start=now,
+                current_period_end=now + timedelta(days=plan.trial_days),
+            )
+            return subscription
+        subscription = Subscription.objects.create(
+            customer=user, plan=plan, payment_method=payment_method, phone=phone,
+            status=Subscription.Status.ACTIVE, period=0, current_period_start=now,
+            current_period_end=now + timedelta(microseconds=1),
+        )
+        renewal = _renewal_open(subscription, now=now)
+    renewal_charge(renewal=renewal, now=now)
+    subscription.refresh_from_db()
+    return subscription
+
+
+def subscription_cancel(
+    *, subscription: Subscription, at_period_end: bool = True, now: datetime
+) -> Subscription:
+    """Cancels at the end of the paid period (the default: resumable until then), or at once
+    (an open recovery case is canceled with it)."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.status == Subscription.Status.CANCELED:
+            raise SubscriptionError(ALREADY_CANCELED)
+        if at_period_end and subscription.status in Subscription.RENEWABLE:
+            subscription.cancel_at_period_end = True
+            subscription.save(update_fields=["cancel_at_period_end", "updated_at"])
+            return subscription
+        subscription.status = Subscription.Status.CANCELED
+        subscription.canceled_at = now
+        subscription.save(update_fields=["status", "canceled_at", "updated_at"])
+        for case in RecoveryCase.objects.select_for_update().filter(
+            subscription=subscription, status__in=RecoveryCase.OPEN_STATUSES
+        ):
+            _close(case, RecoveryCase.Status.CANCELED, now=now)
+    return subscription
+
+
+def subscription_resume(*, subscription: Subscription) -> Subscription:
+    """Undoes a cancellation at period end."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if not subscription.can_resume():
+            raise SubscriptionError(NOT_RESUMABLE)
+        subscription.cancel_at_period_end = False
+        subscription.save(update_fields=["cancel_at_period_end", "updated_at"])
+    return subscription
+
+
+def subscription_card_update(
+    *, subscription: Subscription, payment_method: PaymentMethod, now: datetime
+) -> Subscription:
+    """Pays future renewals with another saved card. A case waiting for payment is retried at
+    once with it (here, after the card is stored: the customer sees the outcome), also after
+    its schedule ended while the subscription is unpaid."""
+    case_id = None
+    if (payment_method.customer.user_id != subscription.customer_id
+            or payment_method.detached_at is not None):
+        raise SubscriptionError(CARD_NOT_YOURS)
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.status == Subscription.Status.CANCELED:
+            raise SubscriptionError(ALREADY_CANCELED)
+        subscription.payment_method = payment_method
+        subscription.save(update_fields=["payment_method", "updated_at"])
+        case = (
+            RecoveryCase.objects.select_for_update(of=("self",))
+            .filter(subscription=subscription)
+            .filter(Q(status__in=RecoveryCase.OPEN_STATUSES)
+                    | Q(status=RecoveryCase.Status.LOST,
+                        subscription__status=Subscription.Status.UNPAID))
+            .order_by("-opened_at").first()
+        )
+        if case is not None:
+            if case.status == RecoveryCase.Status.LOST:
+                case.closed_at = None
+            case.status = RecoveryCase.Status.OPEN
+            case.waiting_for = RecoveryCase.Waiting.NOTHING
+            case.next_action = RecoveryCase.NextAction.RETRY
+            case.next_action_at = now
+            case.claimed_until = now + LEASE
+            case.save()
+            case_id = case.pk
+    if case_id is not None:
+        case_run(case_id=case_id, now=now, trigger=RecoveryAttempt.Trigger.CARD_UPDATE)
+        subscription.refresh_from_db()
+    return subscription
+
+
+# --- Renewals ------------------------------------------------------------------------------------
+
+
+def _renewal_open(subscription: Subscription, *, now: datetime) -> Renewal:
+    """Starts the subscription's next period: its order and Renewal row (the charge follows,
+    outside this transaction). The caller holds the subscription's lock."""
+    plan = subscription.plan
+    start = subscription.current_period_end
+    end = add_interval(start if subscription.period else now, plan.interval)
+    if subscription.period == 0:
+        start = now
+    order = order_create(customer=subscription.customer, items=[(plan.price, 1)])
+    period = subscription.period + 1
+    renewal = Renewal.objects.create(
+        subscription=subscription, period=period, order=order, period_start=start,
+        period_end=end, claimed_until=now + LEASE,
+    )
+    subscription.period = period
+    subscription.current_period_start = start
+    subscription.current_period_end = end
+    if subscription.status == Subscription.Status.TRIALING:
+        subscription.status = Subscription.Status.ACTIVE
+    subscription.save(update_fields=["period", "current_period_start", "current_period_end",
+                                     "status", "updated_at"])
+    return renewal
+
+
+def renewals_open_due(*, now: datetime, limit: int = CLAIM_BATCH) -> list[Renewal]:
+    """Starts the next period of up to `limit` subscriptions whose period ended (or cancels
+    those set to cancel at period end). Rows another worker holds are skipped. Returns the
+    renewals opened (claimed by this worker for their charge)."""
+    opened = []
+    with transaction.atomic():
+        due = list(
+            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("plan__price")
+            .filter(status__in=Subscription.RENEWABLE, current_period_end__lte=now)
+            .order_by("current_period_end")[:limit]
+        )
+        for subscription in due:
+            if subscription.cancel_at_period_end:
+                subscription.status = Subscription.Status.CANCELED
+                subscription.canceled_at = subscription.current_period_end
+                subscription.save(update_fields=["status", "canceled_at", "updated_at"])
+                continue
+            opened.append(_renewal_open(subscription, now=now))
+    return opened
+
+
+def renewals_claim_uncharged(*, now: datetime, limit: int = CLAIM_BATCH) -> list[Renewal]:
+    """Claims renewals whose charge has no answer yet and whose lease ended (a crashed worker's)."""
+    with transaction.atomic():
+        claimed = list(
+            Renewal.objects.select_for_update(skip_locked=True)
+            .filter(charged_at__isnull=True)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+            .order_by("created_at")[:limit]
+        )
+        Renewal.objects.filter(pk__in=[r.pk for r in claimed]).update(claimed_until=now + LEASE)
+    return claimed
+
+
+def renewal_charge(*, renewal: Renewal, now: datetime) -> Payment | None:
+    """Charges a renewal's order off-session on the subscription's card (attempt 1). A failure
+    opens a RecoveryCase (receivers.py); no card, or an error without an answer, too."""
+    renewal = Renewal.objects.select_related("subscription__payment_method__customer",
+                                             "order").get(pk=renewal.pk)
+    subscription = renewal.subscription
+    card = subscription.payment_method
+    payment = None
+    try:
+        if card is None or card.detached_at is not None:
+            raise PaymentError("no card")
+        payment = payment_charge_off_session(
+            order=renewal.order, payment_method=card, idempotency_key=renewal.charge_key(1)
+        )
+    except (PaymentError, gateway.GatewayError) as exc:
+        logger.warning("renewal %s: charge not made: %s", renewal.pk, exc)
+        if isinstance(exc, gateway.GatewayUnavailable):
+            return None  # the lease ends and the same charge is replayed
+        case_open_without_charge(renewal=renewal, now=now, reason=str(exc))
+    Renewal.objects.filter(pk=renewal.pk).update(charged_at=now, claimed_until=None)
+    return payment
+
+
+# --- Recovery cases --------------------------------------------------------------------------
+
+
+def case_open(*, renewal: Renewal, payment: Payment, now: datetime) -> RecoveryCase:
+    """The case for a renewal whose charge failed, opened once (the order is unique). The
+    caller holds the payment's lock (a payments signal). The subscription goes past due."""
+    retry_policy = default_policy()
+    case, created = RecoveryCase.objects.select_for_update().get_or_create(
+        order=renewal.order,
+        defaults={
+            "subscription": renewal.subscription, "policy": retry_policy,
+            "amount": payment.amount, "currency": payment.currency, "opened_at": now,
+            "deadline": now + rules_of(retry_policy).schedule_length,
+        },
+    )
+    if created:
+        Subscription.objects.filter(
+            pk=renewal.subscription_id, status__in=Subscription.RENEWABLE
+        ).update(status=Subscription.Status.PAST_DUE)
+        method = renewal.subscription.payment_method
+        RecoveryAttempt.objects.create(
+            case=case, number=1, trigger=RecoveryAttempt.Trigger.RENEWAL,
+            idempotency_key=renewal.charge_key(1), payment_method=method,
+            card_brand=method.brand if method else "",
+            card_fingerprint=_card_identity(method), attempted_at=now,
+        )
+    return case
+
+
+def case_open_without_charge(*, renewal: Renewal, now: datetime, reason: str) -> None:
+    """A renewal that could not be charged at all (no usable card): a case waiting for a card."""
+    order = renewal.order
+    with transaction.atomic():
+        retry_policy = default_policy()
+        case, created = RecoveryCase.objects.get_or_create(
+            order=order,
+            defaults={
+                "subscription": renewal.subscription, "policy": retry_policy,
+                "amount": order.total_amount, "currency": order.currency, "opened_at": now,
+                "deadline": now + rules_of(retry_policy).schedule_length,
+                "waiting_for": RecoveryCase.Waiting.CARD_UPDATE,
+                "last_failure_code": "no_card",
+            },
+        )
+        if created:
+            case.next_action = RecoveryCase.NextAction.EXPIRE
+            case.next_action_at = case.deadline
+            case.save(update_fields=["next_action", "next_action_at"])
+            Subscription.objects.filter(pk=renewal.subscription_id).update(
+                status=Subscription.Status.PAST_DUE)
+            dunning.messages_queue(case, kind=dunning.Kind.FAILED, attempt_number=1)
+
+
+def _card_identity(method: PaymentMethod | None) -> str:
+    if method is None:
+        return ""
+    return method.fingerprint or method.stripe_id
+
+
+def case_record_failure(*, case: RecoveryCase, payment: Payment, now: datetime) -> None:
+    """Applies a failed charge to its case (locked by the caller): the attempt's outcome, then
+    what comes next by the policy, then the dunning messages. A failure that is no attempt of
+    ours (the customer paying on the pay link with a card that failed) changes nothing."""
+    attempt = case.attempts.filter(
+        outcome__in=(RecoveryAttempt.Outcome.PENDING, RecoveryAttempt.Outcome.ERROR)
+    ).order_by("-number").first()
+    if attempt is None or not case.is_open():
+        return
+    attempt.outcome = RecoveryAttempt.Outcome.FAILED
+    attempt.failure_code = payment.failure_code
+    attempt.decline_code = payment.decline_code
+    attempt.save(update_fields=["outcome", "failure_code", "decline_code"])
+    case.last_failure_code = payment.failure_code
+    case.last_decline_code = payment.decline_code
+    _schedule_next(case, failed_at=max(now, attempt.attempted_at), now=now)
+
+
+def _schedule_next(case: RecoveryCase, *, failed_at: datetime, now: datetime) -> None:
+    rules = rules_of(case.policy)
+    failed = list(case.attempts.filter(outcome__in=(RecoveryAttempt.Outcome.FAILED,
+                                                    RecoveryAttempt.Outcome.ERROR))
+                  .order_by("number"))
+    last = failed[-1]
+    generic_before = sum(
+        1 for a in failed[:-1] if (a.decline_code or a.failure_code) in policy.GENERIC_DECLINES
+    )
+    kind = policy.classify(rules, failure_code=last.failure_code, decline_code=last.decline_code,
+                           generic_declines_before=generic_before)
+    in_a_row = 0
+    for attempt in reversed(failed):
+        if policy.classify(rules, failure_code=attempt.failure_code,
+                           decline_code=attempt.decline_code,
+                           generic_declines_before=0) != policy.FailureKind.NETWORK:
+            break
+        in_a_row += 1
+    case.waiting_for = {
+        policy.FailureKind.HARD: RecoveryCase.Waiting.CARD_UPDATE,
+        policy.FailureKind.AUTHENTICATION: RecoveryCase.Waiting.AUTHENTICATION,
+    }.get(kind, RecoveryCase.Waiting.NOTHING)
+    at = policy.next_retry_at(rules, kind=kind, opened_at=case.opened_at, failed_at=failed_at,
+                              network_errors_in_a_row=in_a_row)
+    if at is not None:
+        at = policy.capped(last.card_brand, at=at,
+                           retries_on_card=_retries_on_card(last.card_fingerprint))
+        if at > case.deadline:
+            at = None
+    if at is None:
+        case.next_action = RecoveryCase.NextAction.EXPIRE
+        case.next_action_at = max(case.deadline, now)
+    else:
+        case.next_action = RecoveryCase.NextAction.RETRY
+        case.next_action_at = at
+    case.claimed_until = None
+    case.save()
+    dunning.messages_queue(case, kind=dunning.Kind.FAILED, attempt_number=last.number)
+    if (at is not None and case.policy.email_before_last_try
+            and policy.is_last_retry(rules, opened_at=case.opened_at, at=at)):
+        dunning.messages_queue(case, kind=dunning.Kind.LAST_TRY, attempt_number=last.number + 1)
+
+
+def _retries_on_card(identity: str) -> list[datetime]:
+    if not identity:
+        return []
+    return list(RecoveryAttempt.objects.filter(card_fingerprint=identity, number__gt=1)
+                .values_list("attempted_at", flat=True))
+
+
+def case_record_success(*, case: RecoveryCase, now: datetime) -> None:
+    """The order was paid (an attempt, the pay link, or a webhook): the case is recovered, the
+    remaining attempts are canceled and the subscription is active again."""
+    case.attempts.filter(outcome__in=(RecoveryAttempt.Outcome.PENDING,
+                                      RecoveryAttempt.Outcome.ERROR)).update(
+        outcome=RecoveryAttempt.Outcome.SUCCEEDED)
+    if case.status in (*RecoveryCase.OPEN_STATUSES, RecoveryCase.Status.LOST):
+        _close(case, RecoveryCase.Status.RECOVERED, now=now)
+        if case.subscription_id:
+            Subscription.objects.filter(
+                pk=case.subscription_id,
+                status__in=(Subscription.Status.PAST_DUE, Subscription.Status.UNPAID),
+            ).update(status=Subscription.Status.ACTIVE)
+
+
+def _close(case: RecoveryCase, status: str, *, now: datetime) -> None:
+    case.status = status
+    case.closed_at = now
+    case.next_action = RecoveryCase.NextAction.NONE
+    case.next_action_at = None
+    case.waiting_for = RecoveryCase.Waiting.NOTHING
+    case.claimed_until = None
+    case.save()
+
+
+def cases_claim_due(*, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
+    """Claims up to `limit` open cases whose next action is due and whose lease (if any) ended;
+    returns their ids. Rows another worker holds are skipped."""
+    with transaction.atomic():
+        ids = list(
+            RecoveryCase.objects.select_for_update(skip_locked=True)
+            .filter(status=RecoveryCase.Status.OPEN, next_action_at__lte=now)
+            .exclude(next_action="")
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+            .order_by("next_action_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        RecoveryCase.objects.filter(pk__in=ids).update(claimed_until=now + LEASE)
+    return ids
+
+
+def case_run(*, case_id: int, now: datetime,
+             trigger: str = RecoveryAttempt.Trigger.SCHEDULE) -> str:
+    """Runs a claimed case's due action: a retry, or the end of the schedule. Returns what it
+    did: "retried", "deferred" (a network cap), "expired" or "skipped"."""
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update(of=("self",)).select_related(
+            "subscription__payment_method", "policy", "order__renewal").get(pk=case_id)
+        if case.status != RecoveryCase.Status.OPEN or not case.next_action:
+            return "skipped"
+        if case.next_action == RecoveryCase.NextAction.EXPIRE:
+            case_expire(case=case, now=now)
+            return "expired"
+        card = case.subscription.payment_method if case.subscription else None
+        if card is None or card.detached_at is not None:
+            case.waiting_for = RecoveryCase.Waiting.CARD_UPDATE
+            case.next_action = RecoveryCase.NextAction.EXPIRE
+            case.next_action_at = max(case.deadline, now)
+            case.claimed_until = None
+            case.save()
+            return "deferred"
+        # The card's row lock serialises retries on one card, so the cap holds across cases.
+        PaymentMethod.objects.select_for_update().get(pk=card.pk)
+        identity = _card_identity(card)
+        allowed_at = policy.capped(card.brand, at=now, retries_on_card=_retries_on_card(identity))
+        if allowed_at > now:
+            case.next_action_at = allowed_at
+            if allowed_at > case.deadline and trigger == RecoveryAttempt.Trigger.SCHEDULE:
+                case.next_action = RecoveryCase.NextAction.EXPIRE
+                case.next_action_at = case.deadline if case.deadline > now else now
+            case.claimed_until = None
+            case.save()
+            return "deferred"
+        last = case.attempts.order_by("-number").first()
+        if last is not None and last.outcome == RecoveryAttempt.Outcome.ERROR:
+            attempt = last  # no answer last time: the same key replays that charge
+            attempt.outcome = RecoveryAttempt.Outcome.PENDING
+            attempt.save(update_fields=["outcome"])
+        else:
+            number = (last.number if last else 0) + 1
+            attempt = RecoveryAttempt.objects.create(
+                case=case, number=number, trigger=trigger,
+                idempotency_key=f"renewal:{case.subscription_id}:{case.order.renewal.period}:"
+                                f"{number}",
+                payment_method=card, card_brand=card.brand, card_fingerprint=identity,
+                attempted_at=now,
+            )
+        case.next_action = RecoveryCase.NextAction.NONE
+        case.next_action_at = None
+        case.save(update_fields=["next_action", "next_action_at"])
+    try:
+        payment_charge_off_session(order=case.order, payment_method=card,
+                                   idempotency_key=attempt.idempotency_key)
+    except (PaymentError, gateway.GatewayError) as exc:
+        logger.warning("case %s: attempt %s has no answer: %s", case.pk, attempt.number, exc)
+        with transaction.atomic():
+            case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+            RecoveryAttempt.objects.filter(pk=attempt.pk,
+                                           outcome=RecoveryAttempt.Outcome.PENDING).update(
+                outcome=RecoveryAttempt.Outcome.ERROR, failure_code="processing_error")
+            if case.status == RecoveryCase.Status.OPEN and not case.next_action:
+                _schedule_next(case, failed_at=now, now=now)
+    return "retried"
+
+
+def case_expire(*, case: RecoveryCase, now: datetime) -> None:
+    """The schedule ended unpaid (the case is locked by the caller): the case is lost and the
+    subscription unpaid or canceled, as the policy says; customer and staff are told."""
+    _close(case, RecoveryCase.Status.LOST, now=now)
+    subscription = case.subscription
+    if subscription is None:
+        return
+    final = case.policy.final_action
+    Subscription.objects.filter(pk=subscription.pk).exclude(
+        status=Subscription.Status.CANCELED
+    ).update(
+        status=final,
+        canceled_at=now if final == RetryPolicy.FinalAction.CANCELED else None,
+    )
+    number = case.attempts.count()
+    dunning.messages_queue(case, kind=dunning.Kind.ENDED, attempt_number=number)
+    dunning.messages_queue(case, kind=dunning.Kind.STAFF_ENDED, attempt_number=number)
+
+
+# --- Staff ------------------------------------------------------------------------------------
+
+
+def case_retry_now(*, case: RecoveryCase, now: datetime) -> RecoveryCase:
+    """Staff: the next retry is due now (a worker makes it within the beat interval)."""
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+        if not case.is_open():
+            raise SubscriptionError(CASE_NOT_OPEN)
+        case.status = RecoveryCase.Status.OPEN
+        case.next_action = RecoveryCase.NextAction.RETRY
+        case.next_action_at = now
+        case.save()
+    return case
+
+
+def case_pause(*, case: RecoveryCase) -> RecoveryCase:
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+        if case.status != RecoveryCase.Status.OPEN:
+            raise SubscriptionError(CASE_NOT_OPEN)
+        case.status = RecoveryCase.Status.PAUSED
+        case.save(update_fields=["status"])
+    return case
+
+
+def case_cancel(*, case: RecoveryCase, now: datetime) -> RecoveryCase:
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+        if not case.is_open():
+            raise SubscriptionError(CASE_NOT_OPEN)
+        _close(case, RecoveryCase.Status.CANCELED, now=now)
+    return case
+
+
+def case_mark_recovered(*, case: RecoveryCase, now: datetime) -> RecoveryCase:
+    """Staff: the customer paid another way. The case closes as recovered; no charge is made."""
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+        if not case.is_open():
+            raise SubscriptionError(CASE_NOT_OPEN)
+        case_record_success(case=case, now=now)
+    return case
+
+
+# --- Saving a card on our pages (test-card mode), with 3-D Secure where the card asks ----------
+
+
+def card_setup(
+    *, user: AbstractBaseUser, test_payment_method: str, return_url: str, idempotency_key: str
+) -> tuple[gateway.SetupIntentData, PaymentMethod | None]:
+    """Saves a card for off-session renewals with a SetupIntent confirmed on the server. Returns
+    the SetupIntent and the saved card (None while it waits for 3-D Secure: the browser goes
+    to `raw["next_action"]` and comes back to `return_url`, then card_setup_finish)."""
+    _, setup_intent = setup_intent_start(user=user, idempotency_key=idempotency_key)
+    setup_intent = gateway.setup_intent_confirm(
+        setup_intent.id, payment_method=test_payment_method, return_url=return_url,
+        idempotency_key=f"{idempotency_key}:confirm",
+    )
+    if setup_intent.status != "succeeded":
+        return setup_intent, None
+    return setup_intent, payment_method_save(setup_intent=setup_intent)
+
+
+def card_setup_finish(*, user: AbstractBaseUser, setup_intent_id: str) -> PaymentMethod | None:
+    """After 3-D Secure: the card, if the customer's SetupIntent succeeded."""
+    setup_intent = gateway.setup_intent_retrieve(setup_intent_id)
+    customer = customer_ensure(user=user)
+    if setup_intent.customer != customer.stripe_id or setup_intent.status != "succeeded":
+        return None
+    return payment_method_save(setup_intent=setup_intent)

@@ -1233,8 +1233,8 @@ def payment_charge_off_session(
         payment = payment_live_for(order=order)
         if payment is None:
             payment = Payment.objects.create(
-                order=order, amount=order.total_amount, currency=order.currency,
-                idempotency_key=idempotency_key,
+                order=order, customer_id=order.customer_id, amount=order.total_amount,
+                currency=order.currency, idempotency_key=idempotency_key,
             )
             _record(payment, PaymentEvent.Kind.REQUESTED, source="recovery",
                     amount=payment.amount, reference=payment.idempotency_key)

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('orders', '0004_tax_rates'),
+        ('orders', '0005_tax_rates'),
         ('payments', '0006_staff_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -215,3 +215,15 @@ def test_client_ip_behind_proxies_counts_from_the_right(settings, proxies, forwa
 def test_the_log_filter_scrubs_password_fields(text, expected):
     """The second line of defence, for whatever else might log a login form's body."""
     assert scrub(text) == expected
+
+
+def test_login_records_are_read_only_in_the_back_office(client, staff_client):
+    for _ in range(2):
+        post_login(client, SITE_LOGIN, "nobody", "wrong")
+    attempt = AccessAttempt.objects.get()
+
+    page = staff_client.get(f"/admin/axes/accessattempt/{attempt.pk}/change/")
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "View access attempt" in html and 'name="_save"' not in html

@@ -173,3 +173,19 @@ def email_is_delivered(app_configs, **kwargs):
     if settings.DEBUG or settings.EMAIL_BACKEND != "django.core.mail.backends.console.EmailBackend":
         return []
     return [Warning(CONSOLE_EMAIL_MESSAGE, hint=CONSOLE_EMAIL_HINT, id="paydesk.W009")]
+
+
+DATABASE_CACHE_MESSAGE = (
+    "CACHE_URL is the database cache: each write (every API request's rate limit) counts the "
+    "whole cache table, which grows with the number of clients."
+)
+DATABASE_CACHE_HINT = "Set CACHE_URL to Redis, e.g. rediscache://redis.internal:6379/1."
+
+
+@register(Tags.caches, deploy=True)
+def cache_is_not_the_database(app_configs, **kwargs):
+    """A deployment keeps API rate limits in Redis, not in a table counted on every write."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or backend != "django.core.cache.backends.db.DatabaseCache":
+        return []
+    return [Warning(DATABASE_CACHE_MESSAGE, hint=DATABASE_CACHE_HINT, id="paydesk.W010")]

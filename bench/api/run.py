@@ -189,6 +189,8 @@ def main() -> None:
         STRIPE_SECRET_KEY="sk_test_sandbox", STRIPE_PUBLISHABLE_KEY="pk_test_sandbox",
         STRIPE_API_BASE=f"http://127.0.0.1:{sandbox_port}",
         PAYDESK_API_PAY_RATE="1000000/min", PAYDESK_API_AUTH_RATE="1000000/min",
+        # As production runs it: the rate limits count in Redis, not in a database table.
+        CACHE_URL=os.environ.get("BENCH_CACHE_URL", "rediscache://127.0.0.1:6379/9"),
     )
     env.pop("SANDBOX_WEBHOOK_URL", None)
     LOGS.mkdir(parents=True, exist_ok=True)

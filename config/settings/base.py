@@ -95,7 +95,9 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared by every process (API rate limits count here): a table in the database by default
-# (api's migration 0002 creates it), or any cache django-environ can name, e.g. redis://...
+# (api's migration 0002 creates it, so `make run` needs nothing more), or any cache
+# django-environ can name. Production uses Redis (rediscache://host:6379/1): Django's database
+# cache counts its whole table on every write (check --deploy warns, paydesk.W010).
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://paydesk_cache")}
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "STRIPE_PUBLISHABLE_KEY": "pk_live_example",
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
     "EMAIL_URL": "smtp+tls://paydesk:secret@smtp.internal:587",
+    "CACHE_URL": "rediscache://redis.internal:6379/1",
 }
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")
 
@@ -45,6 +46,15 @@ def test_without_a_mail_server_the_deploy_check_warns_that_receipts_are_not_sent
 
     assert result.returncode != 0
     assert "paydesk.W009" in result.stderr + result.stdout
+
+
+def test_the_database_cache_in_production_is_a_deploy_warning():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "CACHE_URL"}
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode != 0
+    assert "paydesk.W010" in result.stderr + result.stdout
 
 
 def test_debug_off_without_a_secret_key_refuses_to_start_with_a_clear_message():

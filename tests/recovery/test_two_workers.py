@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from recovery import dunning, tasks
@@ -50,17 +51,21 @@ def test_two_workers_attempt_each_due_case_once_and_email_once(
     failing = {case.pk for case, card in zip(cases, cards, strict=True) if card == FAILING_CARD}
     before = sandbox.requests()
     mail = tmp_path / "mail"
+    # A recovery queue of their own: the session's worker (tests' celery_worker fixture) also
+    # consumes the suite's recovery queue, and must not take a share here.
+    queue = f"{settings.CELERY_RECOVERY_QUEUE}-two-workers"
     workers = [
         start_celery_worker(sandbox_server=sandbox, log_path=tmp_path / f"worker{n}.log",
-                            pool="prefork", concurrency=2,
-                            extra_env={"EMAIL_URL": f"filemail:///{mail}"})
+                            pool="prefork", concurrency=2, queues=[queue],
+                            extra_env={"EMAIL_URL": f"filemail:///{mail}",
+                                       "CELERY_RECOVERY_QUEUE": queue})
         for n in (1, 2)
     ]
     try:
         # Beat's task, sent more often than beat would and more times than there are worker
         # processes: every run claims batches until nothing is due, all at the same time.
         for _ in range(6):
-            tasks.recoveries_run_due.delay()
+            tasks.recoveries_run_due.apply_async(queue=queue)
 
         def drained() -> bool:
             return (not RecoveryAttempt.objects.filter(outcome="pending").exists()
@@ -70,7 +75,7 @@ def test_two_workers_attempt_each_due_case_once_and_email_once(
 
         wait_for(drained, timeout=240, interval=0.5, what="1,000 cases drained")
         for _ in range(2):  # more runs once drained: nothing more is due
-            tasks.recoveries_run_due.delay()
+            tasks.recoveries_run_due.apply_async(queue=queue)
         wait_for(lambda: sum(len(RUN.findall(w.log())) for w in workers) == 8,
                  timeout=60, what="every run of the task ended")
     finally:

@@ -620,13 +620,17 @@ def card_setup_begin(*, user: AbstractBaseUser, submission_token: uuid.UUID) -> 
 
 
 def card_setup(
-    *, user: AbstractBaseUser, test_payment_method: str, return_url: str, idempotency_key: str
+    *, user: AbstractBaseUser, test_payment_method: str, return_url: str, idempotency_key: str,
+    record: CardSetup | None = None,
 ) -> tuple[gateway.SetupIntentData, PaymentMethod | None]:
     """Saves a card for off-session renewals with a SetupIntent confirmed on the server. Returns
     the SetupIntent and the saved card (None while it waits for 3-D Secure: the browser goes
     to `raw["next_action"]` and comes back to `return_url`, then card_setup_finish).
-    `idempotency_key` is the caller's stored key (card_setup_begin)."""
+    `idempotency_key` is the caller's stored key; `record`, its CardSetup row, is given the
+    SetupIntent's id."""
     _, setup_intent = setup_intent_start(user=user, idempotency_key=idempotency_key)
+    if record is not None:
+        CardSetup.objects.filter(pk=record.pk).update(setup_intent_id=setup_intent.id)
     setup_intent = gateway.setup_intent_confirm(
         setup_intent.id, payment_method=test_payment_method, return_url=return_url,
         idempotency_key=f"{idempotency_key}:confirm",

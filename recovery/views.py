@@ -20,7 +20,7 @@ from payments.checkout import customer_failure_message
 from payments.views import stripe_content_security_policy
 from recovery import clock, dunning, selectors, services
 from recovery.forms import SubscriptionCardForm
-from recovery.models import Plan, RecoveryCase, Subscription
+from recovery.models import CardSetup, Plan, RecoveryCase, Subscription
 
 LINK_INVALID = "This link is invalid or has expired. Please log in to see your subscription."
 ALREADY_PAID = "This payment is already settled."
@@ -71,7 +71,7 @@ def _card_step(request: HttpRequest, *, return_url: str, template: str, context:
     try:
         setup_intent, card = services.card_setup(
             user=request.user, test_payment_method=form.cleaned_data["payment_method"],
-            return_url=return_url, idempotency_key=setup.idempotency_key,
+            return_url=return_url, idempotency_key=setup.idempotency_key, record=setup,
         )
     except gateway.CardDeclined as declined:
         error = customer_failure_message(failure_code=declined.code,
@@ -125,12 +125,15 @@ def _subscribe_with(request: HttpRequest, plan: Plan, card, setup=None) -> HttpR
 def subscribe_return(request: HttpRequest, slug: str) -> HttpResponse:
     """Back from 3-D Secure at setup."""
     plan = get_object_or_404(selectors.plans_for_sale(), slug=slug)
-    card = services.card_setup_finish(user=request.user,
-                                      setup_intent_id=request.GET.get("setup_intent", ""))
+    setup_intent_id = request.GET.get("setup_intent", "")
+    setup = CardSetup.objects.filter(user=request.user, setup_intent_id=setup_intent_id).first()
+    if setup is not None and setup.subscription_id is not None:  # the page loaded again
+        return _see_other(reverse("recovery:detail", kwargs={"pk": setup.subscription_id}))
+    card = services.card_setup_finish(user=request.user, setup_intent_id=setup_intent_id)
     if card is None:
         messages.error(request, CARD_NOT_SAVED)
         return redirect("recovery:subscribe", slug=slug)
-    return _subscribe_with(request, plan, card)
+    return _subscribe_with(request, plan, card, setup=setup)
 
 
 @login_required

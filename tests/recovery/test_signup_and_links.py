@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 import time_machine
 from django.core import mail
 
@@ -94,3 +95,23 @@ def test_the_pay_link_expires_on_recoverys_clock(sandbox, customer, customer_cli
 
     assert fresh.status_code == 302 and fresh.url == case.order.get_checkout_url()
     assert expired.status_code == 404
+
+
+def test_the_3ds_return_loaded_twice_subscribes_once(sandbox, customer_client, plan):
+    page = customer_client.get(f"/subscriptions/plans/{plan.slug}/").content.decode()
+    token = re.search(r'name="submission_token" value="([^"]+)"', page).group(1)
+    to_3ds = customer_client.post(f"/subscriptions/plans/{plan.slug}/", {
+        "payment_method": "pm_card_authenticationRequiredOnSetup", "submission_token": token})
+    assert to_3ds.status_code == 303 and "/_sandbox/3ds/seti_" in to_3ds.url
+    completed = requests.post(to_3ds.url.rstrip("/") + "/complete", allow_redirects=False,
+                              timeout=10)
+    back = completed.headers["Location"]
+    back = back[back.index("/subscriptions/"):]
+
+    first = customer_client.get(back)
+    again = customer_client.get(back)
+
+    subscription = Subscription.objects.get()
+    assert first.status_code == again.status_code == 303
+    assert first.url == again.url == f"/subscriptions/{subscription.pk}/"
+    assert CardSetup.objects.get().subscription == subscription

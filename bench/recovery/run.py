@@ -10,9 +10,9 @@ process. Then:
    `off_session=true`: the call a retry makes) straight at the sandbox with the SDK from
    --sdk-threads threads. Calls per second, from the first to the last answer.
 2. **For 1, then 2 workers** (`celery worker --pool solo` each, their own processes, the
-   recovery queue only): N due cases made at once (tests/support/due_cases.py: bulk_create,
+   recovery queue only; `--concurrency N`: a prefork pool of N processes each): N due cases made at once (tests/support/due_cases.py: bulk_create,
    one card each, --decline-share of them failing again), then beat's task
-   `recovery.tasks.recoveries_run_due` sent twice per worker; every run claims batches of 10
+   `recovery.tasks.recoveries_run_due` sent twice per worker process; every run claims batches of 10
    with skip_locked until nothing is due. Timed from the first send until every case's retry
    has its outcome (recovered, or failed with its next slot planned) and every dunning e-mail
    the failures queued is sent (Django's file backend, in a temporary folder).
@@ -21,7 +21,7 @@ process. Then:
 
 Reports cases/s per worker count and its ratio to the sandbox's rate.
 
-Usage: .venv/bin/python bench/recovery/run.py [--cases 1000] [--workers 1,2]
+Usage: .venv/bin/python bench/recovery/run.py [--cases 1000] [--workers 1,2] [--concurrency 1]
        [--decline-share 0.3] [--sdk-threads 4] [--redis-url redis://127.0.0.1:6379/8] [--json FILE]
 Goal (issue 12): 2 workers at least 0.8 of the sandbox's rate, zero double attempts.
 """
@@ -64,6 +64,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, in order")
     parser.add_argument("--decline-share", type=float, default=0.3,
                         help="share of cases whose retry declines again (a dunning e-mail)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="processes per worker: 1 is the solo pool, more a prefork pool")
     parser.add_argument("--sdk-threads", type=int, default=4,
                         help="threads calling the sandbox directly for its own rate")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
@@ -132,7 +134,9 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
     logs = [work / f"round{round_number}-worker{n}.log" for n in range(workers)]
     processes = [
         start([str(Path(sys.executable).parent / "celery"), "-A", "config", "worker",
-               "--pool", "solo", "--queues", env.get("CELERY_RECOVERY_QUEUE", "recovery"),
+               *(["--pool", "solo"] if args.concurrency == 1 else
+                 ["--pool", "prefork", "--concurrency", str(args.concurrency)]),
+               "--queues", env.get("CELERY_RECOVERY_QUEUE", "recovery"),
                "--without-gossip", "--without-mingle", "--without-heartbeat",
                "--loglevel", "INFO", "--hostname", f"bench{round_number}-{n}@%h"],
               env=env, log=log)
@@ -146,7 +150,7 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
                                  + logs[0].read_text(errors="replace")[-3000:])
             time.sleep(0.2)
         started = time.monotonic()
-        for _ in range(2 * workers):
+        for _ in range(2 * workers * args.concurrency):
             tasks.recoveries_run_due.delay()
         deadline = time.monotonic() + args.timeout
         retries = RecoveryAttempt.objects.filter(case_id__in=ids, number=2)
@@ -174,6 +178,7 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
     double_attempts = sum(row["n"] - 1 for row in per_case if row["n"] > 1)
     return {
         "workers": workers,
+        "processes_per_worker": args.concurrency,
         "cases": args.cases,
         "seconds": round(elapsed, 2),
         "cases_per_second": round(args.cases / elapsed, 1),

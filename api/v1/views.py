@@ -474,6 +474,11 @@ class SubscriptionViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(s.SubscriptionDetailOutput(subscription, context=context).data,
                         status=status_code)
 
+    def get_throttles(self):
+        # Creating and changing the card charge it: the same limit as paying an order.
+        self.throttle_scope = "pay" if self.action in ("create", "payment_method") else None
+        return super().get_throttles()
+
     def _card(self, card_id: int) -> PaymentMethod:
         card = payment_methods_saved_for(user=self.request.user).filter(pk=card_id).first()
         if card is None:

@@ -2,12 +2,15 @@
 one first), the subscription's page as JSON, cancel, resume, and a card update that retries a
 payment waiting for it at once."""
 
-import pytest
+from datetime import timedelta
 
-from payments.models import PaymentMethod
-from recovery.models import Plan, RecoveryAttempt, RecoveryCase, Subscription
+import pytest
+from django.utils import timezone
+
+from payments.models import Payment, PaymentMethod
+from recovery.models import Plan, RecoveryAttempt, RecoveryCase, Renewal, Subscription
 from tests.api.conftest import SDK_STRIPE_VERSION
-from tests.factories import PriceFactory
+from tests.factories import PriceFactory, make_order
 from tests.recovery.conftest import save_card
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +155,26 @@ def test_a_card_that_is_not_yours_is_refused_on_update(api, customer, other_cust
     assert response.json()["error"]["param"] == "payment_method"
     assert Subscription.objects.get(pk=pk).payment_method == card
     assert PaymentMethod.objects.count() == 2
+
+
+@pytest.mark.parametrize("periods", [1, 12])
+def test_the_subscription_reads_in_the_same_queries_however_long_its_history(
+    api, customer, plan, periods, django_assert_max_num_queries
+):
+    now = timezone.now()
+    subscription = Subscription.objects.create(
+        customer=customer, plan=plan, period=periods, current_period_start=now,
+        current_period_end=now + timedelta(days=30))
+    for period in range(1, periods + 1):
+        order = make_order(customer=customer)
+        Payment.objects.create(order=order, customer=customer, amount=2500, currency="USD",
+                               idempotency_key=f"renewal:{subscription.pk}:{period}:1",
+                               stripe_id=f"pi_{period}", status="succeeded",
+                               amount_received=2500)
+        Renewal.objects.create(subscription=subscription, period=period, order=order,
+                               period_start=now, period_end=now + timedelta(days=30))
+
+    with django_assert_max_num_queries(10):
+        response = api.get(f"/api/v1/subscriptions/{subscription.pk}/")
+
+    assert len(response.json()["history"]) == periods

@@ -10,9 +10,10 @@ process. Then:
    `off_session=true`: the call a retry makes) straight at the sandbox with the SDK from
    --sdk-threads threads. Calls per second, from the first to the last answer.
 2. **For 1, then 2 workers** (`celery worker --pool solo` each, their own processes, the
-   recovery queue only; `--concurrency N`: a prefork pool of N processes each): N due cases made at once (tests/support/due_cases.py: bulk_create,
-   one card each, --decline-share of them failing again), then beat's task
-   `recovery.tasks.recoveries_run_due` sent twice per worker process; every run claims batches of 10
+   recovery queue only; `--concurrency N`: a prefork pool of N processes each): N due cases
+   made at once (tests/support/due_cases.py: bulk_create, one card each, --decline-share of
+   them failing again), then beat's task `recovery.tasks.recoveries_run_due` sent twice per
+   worker process; every run claims batches of 10
    with skip_locked until nothing is due. Timed from the first send until every case's retry
    has its outcome (recovered, or failed with its next slot planned) and every dunning e-mail
    the failures queued is sent (Django's file backend, in a temporary folder).

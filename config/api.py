@@ -1,7 +1,7 @@
 """The REST API for mobile clients: one DRF router that every app's viewsets register on.
 
-Version 1 lives under /api/v1/ (api/v1/). Subscriptions register their viewsets on this router
-under the same prefix when they are built.
+Version 1 lives under /api/v1/ (api/v1/): catalogue, orders, payments, saved cards, receipts,
+plans and subscriptions.
 """
 
 from django.urls import path, re_path
@@ -16,6 +16,8 @@ router.register("v1/payments", views.PaymentViewSet, basename="payment")
 router.register("v1/payment-methods", views.PaymentMethodViewSet, basename="payment-method")
 router.register("v1/receipts", views.ReceiptViewSet, basename="receipt")
 router.register("v1/credit-notes", views.CreditNoteViewSet, basename="credit-note")
+router.register("v1/plans", views.PlanViewSet, basename="plan")
+router.register("v1/subscriptions", views.SubscriptionViewSet, basename="subscription")
 
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),

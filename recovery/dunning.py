@@ -35,21 +35,41 @@ SUBJECTS = {
 SMS_KINDS = (Kind.FAILED, Kind.LAST_TRY, Kind.ENDED)
 
 
-def pay_link_token(case: RecoveryCase) -> str:
-    return signing.dumps({"case": case.pk}, salt=PAY_LINK_SALT)
+# The links carry their issue time on recovery's clock (recovery.clock), not the signer's own
+# timestamp: their expiry then moves with the development clock, as renewals and retries do.
 
 
-def card_link_token(subscription: Subscription) -> str:
-    return signing.dumps({"subscription": subscription.pk}, salt=CARD_LINK_SALT)
+def _link_token(payload: dict, *, salt: str, now: datetime) -> str:
+    return signing.dumps({**payload, "issued": int(now.timestamp())}, salt=salt)
 
 
-def pay_link_case_id(token: str, *, max_age: timedelta) -> int:
+def _link_payload(token: str, *, salt: str, max_age: timedelta, now: datetime) -> dict:
+    """The signed payload; raises signing.BadSignature, or SignatureExpired when it was issued
+    more than `max_age` before `now`."""
+    payload = signing.loads(token, salt=salt)
+    if not isinstance(payload, dict) or "issued" not in payload:
+        raise signing.BadSignature("not a link token")
+    if now.timestamp() - int(payload["issued"]) > max_age.total_seconds():
+        raise signing.SignatureExpired("the link has expired")
+    return payload
+
+
+def pay_link_token(case: RecoveryCase, *, now: datetime) -> str:
+    return _link_token({"case": case.pk}, salt=PAY_LINK_SALT, now=now)
+
+
+def card_link_token(subscription: Subscription, *, now: datetime) -> str:
+    return _link_token({"subscription": subscription.pk}, salt=CARD_LINK_SALT, now=now)
+
+
+def pay_link_case_id(token: str, *, max_age: timedelta, now: datetime) -> int:
     """The case a pay link is for; raises signing.BadSignature (or SignatureExpired)."""
-    return int(signing.loads(token, salt=PAY_LINK_SALT, max_age=max_age)["case"])
+    return int(_link_payload(token, salt=PAY_LINK_SALT, max_age=max_age, now=now)["case"])
 
 
-def card_link_subscription_id(token: str, *, max_age: timedelta) -> int:
-    return int(signing.loads(token, salt=CARD_LINK_SALT, max_age=max_age)["subscription"])
+def card_link_subscription_id(token: str, *, max_age: timedelta, now: datetime) -> int:
+    return int(_link_payload(token, salt=CARD_LINK_SALT, max_age=max_age,
+                             now=now)["subscription"])
 
 
 def messages_queue(case: RecoveryCase, *, kind: str, attempt_number: int) -> list[DunningMessage]:
@@ -81,13 +101,13 @@ def messages_queue(case: RecoveryCase, *, kind: str, attempt_number: int) -> lis
     return created
 
 
-def message_context(message: DunningMessage) -> dict:
+def message_context(message: DunningMessage, *, now: datetime) -> dict:
     case = message.case
     subscription = case.subscription
     base = settings.PAYDESK_SITE_URL.rstrip("/")
-    pay_url = base + reverse("recovery:pay-link", kwargs={"token": pay_link_token(case)})
+    pay_url = base + reverse("recovery:pay-link", kwargs={"token": pay_link_token(case, now=now)})
     card_url = (base + reverse("recovery:card-link",
-                               kwargs={"token": card_link_token(subscription)})
+                               kwargs={"token": card_link_token(subscription, now=now)})
                 if subscription else "")
     return {
         "message": message, "case": case, "subscription": subscription,
@@ -107,7 +127,7 @@ def message_deliver(*, message_id: int, now: datetime) -> bool:
         return False
     message = DunningMessage.objects.select_related(
         "case__subscription__plan", "case__order__customer", "case__policy").get(pk=message_id)
-    context = message_context(message)
+    context = message_context(message, now=now)
     name = message.kind
     try:
         if message.channel == DunningMessage.Channel.SMS:

@@ -1,6 +1,8 @@
 """The test cards offered when saving a card for a subscription (test-card mode): Stripe's test
 payment methods whose outcome shows at renewal, not at setup."""
 
+import uuid
+
 from django import forms
 
 from payments.checkout import UNKNOWN_TEST_CARD
@@ -22,3 +24,5 @@ class SubscriptionCardForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"invalid_choice": UNKNOWN_TEST_CARD, "required": UNKNOWN_TEST_CARD},
     )
+    # Fresh on every rendering: the same form posted twice is one card setup (CardSetup).
+    submission_token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)

@@ -360,6 +360,34 @@ class DunningMessage(models.Model):
         return f"{self.get_kind_display()} ({self.channel}) for {self.case}"
 
 
+class CardSetup(models.Model):
+    """One submission of a card form (sign-up or card update): the SetupIntent's idempotency
+    key, committed before Stripe is called, so the same form posted twice (a double click, a
+    retry) reuses the same SetupIntent; and the subscription it made, so it subscribes once,
+    also when the 3-D Secure return is loaded twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="card_setups")
+    submission_token = models.UUIDField()
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    setup_intent_id = models.CharField(
+        max_length=255, blank=True, db_index=True,
+        help_text="The SetupIntent made with the key: the 3-D Secure return finds its row by it",
+    )
+    subscription = models.ForeignKey(Subscription, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "submission_token"],
+                                    name="card_setup_once_per_submission"),
+        ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key
+
+
 class DevClock(models.Model):
     """Development only: how far `make run`'s clock is ahead of the real one (manage.py
     advance_clock). recovery.clock.now() adds it only when DEBUG is on; one row, id 1."""

@@ -20,6 +20,13 @@ def subscriptions_for(*, user: AbstractBaseUser) -> QuerySet[Subscription]:
         "plan__price", "payment_method")
 
 
+def subscription_detail_for(*, user: AbstractBaseUser) -> QuerySet[Subscription]:
+    """The user's subscriptions with what their page shows: plan, card, every period's order
+    and payments (newest first)."""
+    return subscriptions_for(user=user).select_related("plan__price__product").prefetch_related(
+        "renewals__order__payments")
+
+
 def subscription_history(*, subscription: Subscription):
     """The subscription's renewals, newest first, with their orders and payments."""
     return subscription.renewals.select_related("order").prefetch_related("order__payments")
@@ -28,7 +35,7 @@ def subscription_history(*, subscription: Subscription):
 def case_open_for(*, subscription: Subscription) -> RecoveryCase | None:
     return (RecoveryCase.objects.filter(subscription=subscription,
                                         status__in=RecoveryCase.OPEN_STATUSES)
-            .prefetch_related("attempts").order_by("-opened_at").first())
+            .select_related("order").prefetch_related("attempts").order_by("-opened_at").first())
 
 
 @dataclass(frozen=True)

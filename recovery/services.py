@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,6 +38,7 @@ from recovery.models import (
     DEFAULT_NETWORK_ERRORS,
     DEFAULT_NETWORK_RETRY_MINUTES,
     DEFAULT_RETRY_HOURS,
+    CardSetup,
     Plan,
     RecoveryAttempt,
     RecoveryCase,
@@ -102,33 +104,50 @@ def rules_of(retry_policy: RetryPolicy) -> policy.Rules:
 
 def subscription_create(
     *, user: AbstractBaseUser, plan: Plan, payment_method: PaymentMethod, now: datetime,
-    phone: str = "",
+    phone: str = "", card_setup: CardSetup | None = None,
 ) -> Subscription:
     """Subscribes `user` to `plan`, paying with one of their saved cards (saved by a
     SetupIntent, with 3-D Secure where the card asked for it). A trial starts the first period
     after `plan.trial_days`; without one, the first period is charged now (off-session: the card
-    was just set up for it)."""
+    was just set up for it). With the form's `card_setup`, a submission subscribes once: its
+    row is locked, and a subscription it made already is returned."""
     if not plan.active or not plan.price.active:
         raise SubscriptionError(PLAN_NOT_AVAILABLE)
     customer = customer_ensure(user=user)
     if payment_method.customer_id != customer.pk or payment_method.detached_at is not None:
         raise SubscriptionError(CARD_NOT_YOURS)
     with transaction.atomic():
-        if plan.trial_days:
-            subscription = Subscription.objects.create(
-                customer=user, plan=plan, payment_method=payment_method, phone=phone,
-                status=Subscription.Status.TRIALING, period=0, current_period_start=now,
-                current_period_end=now + timedelta(days=plan.trial_days),
-            )
-            return subscription
-        subscription = Subscription.objects.create(
+        if card_setup is not None:
+            card_setup = CardSetup.objects.select_for_update().get(pk=card_setup.pk)
+            if card_setup.subscription_id is not None:
+                return card_setup.subscription
+        subscription = _subscription_start(user=user, plan=plan, payment_method=payment_method,
+                                           phone=phone, now=now)
+        if card_setup is not None:
+            card_setup.subscription = subscription
+            card_setup.save(update_fields=["subscription"])
+        renewal = subscription.renewals.first()
+    if renewal is not None:
+        renewal_charge(renewal=renewal, now=now)
+        subscription.refresh_from_db()
+    return subscription
+
+
+def _subscription_start(*, user: AbstractBaseUser, plan: Plan, payment_method: PaymentMethod,
+                        phone: str, now: datetime) -> Subscription:
+    """The subscription's row, and its first period's renewal unless it starts with a trial."""
+    if plan.trial_days:
+        return Subscription.objects.create(
             customer=user, plan=plan, payment_method=payment_method, phone=phone,
-            status=Subscription.Status.ACTIVE, period=0, current_period_start=now,
-            current_period_end=now + timedelta(microseconds=1),
+            status=Subscription.Status.TRIALING, period=0, current_period_start=now,
+            current_period_end=now + timedelta(days=plan.trial_days),
         )
-        renewal = _renewal_open(subscription, now=now)
-    renewal_charge(renewal=renewal, now=now)
-    subscription.refresh_from_db()
+    subscription = Subscription.objects.create(
+        customer=user, plan=plan, payment_method=payment_method, phone=phone,
+        status=Subscription.Status.ACTIVE, period=0, current_period_start=now,
+        current_period_end=now + timedelta(microseconds=1),
+    )
+    _renewal_open(subscription, now=now)
     return subscription
 
 
@@ -590,13 +609,28 @@ def case_mark_recovered(*, case: RecoveryCase, now: datetime) -> RecoveryCase:
 # --- Saving a card on our pages (test-card mode), with 3-D Secure where the card asks ----------
 
 
+def card_setup_begin(*, user: AbstractBaseUser, submission_token: uuid.UUID) -> CardSetup:
+    """The card form's submission, with its SetupIntent key (setup:<user>:<token>), committed
+    before Stripe is called: the same submission again gets the same row and key."""
+    setup, _ = CardSetup.objects.get_or_create(
+        user=user, submission_token=submission_token,
+        defaults={"idempotency_key": f"setup:{user.pk}:{submission_token}"},
+    )
+    return setup
+
+
 def card_setup(
-    *, user: AbstractBaseUser, test_payment_method: str, return_url: str, idempotency_key: str
+    *, user: AbstractBaseUser, test_payment_method: str, return_url: str, idempotency_key: str,
+    record: CardSetup | None = None,
 ) -> tuple[gateway.SetupIntentData, PaymentMethod | None]:
     """Saves a card for off-session renewals with a SetupIntent confirmed on the server. Returns
     the SetupIntent and the saved card (None while it waits for 3-D Secure: the browser goes
-    to `raw["next_action"]` and comes back to `return_url`, then card_setup_finish)."""
+    to `raw["next_action"]` and comes back to `return_url`, then card_setup_finish).
+    `idempotency_key` is the caller's stored key; `record`, its CardSetup row, is given the
+    SetupIntent's id."""
     _, setup_intent = setup_intent_start(user=user, idempotency_key=idempotency_key)
+    if record is not None:
+        CardSetup.objects.filter(pk=record.pk).update(setup_intent_id=setup_intent.id)
     setup_intent = gateway.setup_intent_confirm(
         setup_intent.id, payment_method=test_payment_method, return_url=return_url,
         idempotency_key=f"{idempotency_key}:confirm",

@@ -5,7 +5,6 @@ the card), and the signed, expiring links of dunning messages (pay, update the c
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from django.contrib import messages
@@ -21,7 +20,7 @@ from payments.checkout import customer_failure_message
 from payments.views import stripe_content_security_policy
 from recovery import clock, dunning, selectors, services
 from recovery.forms import SubscriptionCardForm
-from recovery.models import Plan, RecoveryCase, Subscription
+from recovery.models import CardSetup, Plan, RecoveryCase, Subscription
 
 LINK_INVALID = "This link is invalid or has expired. Please log in to see your subscription."
 ALREADY_PAID = "This payment is already settled."
@@ -56,35 +55,44 @@ def subscription_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
-def _card_step(request: HttpRequest, *, return_url: str, template: str, context: dict):
-    """The test-card form's POST: the saved card, or a response (3-D Secure redirect, error)."""
+def _card_step(request: HttpRequest, *, return_url: str, template: str, context: dict,
+               already_subscribed: bool = False):
+    """The test-card form's POST: (its CardSetup row, the saved card), or a response (3-D Secure
+    redirect, error). With `already_subscribed`, a submission that made a subscription
+    already is answered without calling Stripe again."""
     form = SubscriptionCardForm(request.POST)
     if not form.is_valid():
-        return None, render(request, template, {**context, "form": form}, status=400)
+        return None, None, render(request, template, {**context, "form": form}, status=400)
+    setup = services.card_setup_begin(user=request.user,
+                                      submission_token=form.cleaned_data["submission_token"])
+    if already_subscribed and setup.subscription_id is not None:
+        return setup, None, _see_other(reverse("recovery:detail",
+                                               kwargs={"pk": setup.subscription_id}))
     try:
         setup_intent, card = services.card_setup(
             user=request.user, test_payment_method=form.cleaned_data["payment_method"],
-            return_url=return_url, idempotency_key=f"setup:{request.user.pk}:{uuid.uuid4()}",
+            return_url=return_url, idempotency_key=setup.idempotency_key, record=setup,
         )
     except gateway.CardDeclined as declined:
         error = customer_failure_message(failure_code=declined.code,
                                          decline_code=declined.decline_code)
-        return None, render(request, template, {**context, "form": SubscriptionCardForm(),
-                                                "error": error}, status=402)
+        return None, None, render(request, template, {**context, "form": SubscriptionCardForm(),
+                                                      "error": error}, status=402)
     except gateway.GatewayError as exc:
-        return None, render(request, template, {**context, "form": SubscriptionCardForm(),
-                                                "error": exc.message}, status=503)
+        return None, None, render(request, template, {**context, "form": SubscriptionCardForm(),
+                                                      "error": exc.message}, status=503)
     if card is None:
         url = ((setup_intent.raw.get("next_action") or {}).get("redirect_to_url") or {}).get("url")
-        return None, _see_other(url or return_url)
-    return card, None
+        return None, None, _see_other(url or return_url)
+    return setup, card, None
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @stripe_content_security_policy
 def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: the plan and the test cards; POST: save the card and subscribe."""
+    """GET: the plan and the test cards; POST: save the card and subscribe (once per form
+    rendered, however often it is posted)."""
     plan = get_object_or_404(selectors.plans_for_sale(), slug=slug)
     context = {"plan": plan}
     if request.method != "POST":
@@ -92,17 +100,19 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
                       {**context, "form": SubscriptionCardForm()})
     return_url = request.build_absolute_uri(reverse("recovery:subscribe-return",
                                                     kwargs={"slug": slug}))
-    card, response = _card_step(request, return_url=return_url,
-                                template="recovery/subscribe.html", context=context)
+    setup, card, response = _card_step(request, return_url=return_url,
+                                       template="recovery/subscribe.html", context=context,
+                                       already_subscribed=True)
     if response is not None:
         return response
-    return _subscribe_with(request, plan, card)
+    return _subscribe_with(request, plan, card, setup=setup)
 
 
-def _subscribe_with(request: HttpRequest, plan: Plan, card) -> HttpResponse:
+def _subscribe_with(request: HttpRequest, plan: Plan, card, setup=None) -> HttpResponse:
     try:
         subscription = services.subscription_create(user=request.user, plan=plan,
-                                                    payment_method=card, now=clock.now())
+                                                    payment_method=card, now=clock.now(),
+                                                    card_setup=setup)
     except services.SubscriptionError as exc:
         messages.error(request, str(exc))
         return redirect("recovery:list")
@@ -115,12 +125,15 @@ def _subscribe_with(request: HttpRequest, plan: Plan, card) -> HttpResponse:
 def subscribe_return(request: HttpRequest, slug: str) -> HttpResponse:
     """Back from 3-D Secure at setup."""
     plan = get_object_or_404(selectors.plans_for_sale(), slug=slug)
-    card = services.card_setup_finish(user=request.user,
-                                      setup_intent_id=request.GET.get("setup_intent", ""))
+    setup_intent_id = request.GET.get("setup_intent", "")
+    setup = CardSetup.objects.filter(user=request.user, setup_intent_id=setup_intent_id).first()
+    if setup is not None and setup.subscription_id is not None:  # the page loaded again
+        return _see_other(reverse("recovery:detail", kwargs={"pk": setup.subscription_id}))
+    card = services.card_setup_finish(user=request.user, setup_intent_id=setup_intent_id)
     if card is None:
         messages.error(request, CARD_NOT_SAVED)
         return redirect("recovery:subscribe", slug=slug)
-    return _subscribe_with(request, plan, card)
+    return _subscribe_with(request, plan, card, setup=setup)
 
 
 @login_required
@@ -134,8 +147,8 @@ def card_update(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "recovery/card_update.html",
                       {**context, "form": SubscriptionCardForm()})
     return_url = request.build_absolute_uri(reverse("recovery:card-return", kwargs={"pk": pk}))
-    card, response = _card_step(request, return_url=return_url,
-                                template="recovery/card_update.html", context=context)
+    _, card, response = _card_step(request, return_url=return_url,
+                                   template="recovery/card_update.html", context=context)
     if response is not None:
         return response
     return _use_card(request, subscription, card)
@@ -193,14 +206,16 @@ def resume(request: HttpRequest, pk: int) -> HttpResponse:
 def pay_link(request: HttpRequest, token: str) -> HttpResponse:
     """A dunning message's pay link: to the checkout of the case's order (the customer's own),
     where 3-D Secure can happen."""
+    now = clock.now()
     try:
-        case_id = dunning.pay_link_case_id(token, max_age=timedelta(days=366))
+        case_id = dunning.pay_link_case_id(token, max_age=timedelta(days=366), now=now)
     except signing.BadSignature as invalid:
         raise Http404(LINK_INVALID) from invalid
     case = get_object_or_404(RecoveryCase.objects.select_related("order", "policy"),
                              pk=case_id, order__customer=request.user)
     try:
-        dunning.pay_link_case_id(token, max_age=timedelta(days=case.policy.pay_link_days))
+        dunning.pay_link_case_id(token, max_age=timedelta(days=case.policy.pay_link_days),
+                                 now=now)
     except signing.SignatureExpired as expired:
         raise Http404(LINK_INVALID) from expired
     if not case.order.is_payable():
@@ -213,7 +228,8 @@ def pay_link(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def card_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        subscription_id = dunning.card_link_subscription_id(token, max_age=timedelta(days=30))
+        subscription_id = dunning.card_link_subscription_id(token, max_age=timedelta(days=30),
+                                                            now=clock.now())
     except signing.BadSignature as invalid:
         raise Http404(LINK_INVALID) from invalid
     get_object_or_404(selectors.subscriptions_for(user=request.user), pk=subscription_id)

@@ -54,7 +54,7 @@ class CeleryWorker:
 
 def start_celery_worker(
     *, sandbox_server, log_path: Path, pool: str = "solo", concurrency: int = 1,
-    pdf: bool = False,
+    pdf: bool = False, extra_env: dict[str, str] | None = None, queues: list[str] | None = None,
 ) -> CeleryWorker:
     """Starts `celery -A config worker` against the test database, the broker in
     CELERY_BROKER_URL and `sandbox_server`, in its own process group, and waits until it is
@@ -62,14 +62,17 @@ def start_celery_worker(
 
     It consumes the webhooks, default and recovery queues; the pdf queue (receipts' rendering
     and e-mail) only with `pdf=True`, so receipts issued by other tests' payments are not
-    rendered while those tests end and their data is flushed."""
+    rendered while those tests end and their data is flushed. `extra_env` adds to (or
+    overrides) the worker's environment, e.g. EMAIL_URL to see what it sends; `queues` replaces
+    the queues it consumes (e.g. a recovery queue of its own, away from the session's worker)."""
     from django.conf import settings
     from django.db import connection
 
     from payments.gateway import SANDBOX_TEST_KEY
 
-    queues = [settings.CELERY_WEBHOOKS_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE,
-              settings.CELERY_RECOVERY_QUEUE, *([settings.CELERY_PDF_QUEUE] if pdf else [])]
+    queues = queues or [settings.CELERY_WEBHOOKS_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE,
+                        settings.CELERY_RECOVERY_QUEUE,
+                        *([settings.CELERY_PDF_QUEUE] if pdf else [])]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -83,6 +86,7 @@ def start_celery_worker(
         "STRIPE_SECRET_KEY": SANDBOX_TEST_KEY,
         "STRIPE_WEBHOOK_SECRET": sandbox_server.webhook_secret,
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -93,7 +97,7 @@ def start_celery_worker(
                 "--include", "tests.support.tasks",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "--loglevel", "INFO",
-                "--hostname", f"test-{os.getpid()}-{log_path.parent.name}@%h",
+                "--hostname", f"test-{os.getpid()}-{log_path.parent.name}-{log_path.stem}@%h",
             ],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,

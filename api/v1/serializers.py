@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import Order, OrderLine, Price, Product
@@ -13,6 +14,7 @@ from orders.services import MAX_QUANTITY
 from payments.checkout import customer_failure_message, customer_payment_status
 from payments.models import Payment, PaymentEvent, PaymentMethod, Refund
 from receipts.models import CreditNote, Receipt
+from recovery.models import Plan, RecoveryAttempt, RecoveryCase, Renewal, Subscription
 
 MAX_LINES = 50
 NO_SUCH_PRICE = "No such price: it is not for sale."
@@ -299,3 +301,119 @@ class ReceiptOutput(serializers.ModelSerializer):
     def get_pdf_url(self, receipt: Receipt) -> str:
         return self.context["request"].build_absolute_uri(
             reverse("receipt-pdf", args=[receipt.pk]))
+
+
+# --- Subscriptions --------------------------------------------------------------------------------
+
+
+class PlanOutput(serializers.ModelSerializer):
+    product = serializers.CharField(source="price.product.name")
+    price = serializers.IntegerField(source="price_id", help_text="The catalogue price's id.")
+    amount = serializers.IntegerField(source="price.unit_amount",
+                                      help_text="Charged every interval, in the minor unit.")
+    currency = serializers.CharField(source="price.currency")
+
+    class Meta:
+        model = Plan
+        fields = ["id", "name", "slug", "product", "price", "amount", "currency", "interval",
+                  "trial_days"]
+
+
+class SubscriptionInput(serializers.Serializer):
+    plan = serializers.IntegerField(min_value=1, help_text="A plan's id from /plans/.")
+    payment_method = serializers.IntegerField(
+        min_value=1, required=False,
+        help_text="One of your saved cards (/payment-methods/). Without it, the answer is a "
+        "SetupIntent to save one first (200), then send this request again with the card.")
+
+
+class SubscriptionCancelInput(serializers.Serializer):
+    at_period_end = serializers.BooleanField(
+        required=False, default=True,
+        help_text="true (default): at the end of the paid period, resumable until then; "
+        "false: at once (an open recovery case is canceled with it).")
+
+
+class SubscriptionCardInput(serializers.Serializer):
+    payment_method = serializers.IntegerField(min_value=1,
+                                              help_text="One of your saved cards.")
+
+
+class NextChargeOutput(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="In the currency's minor unit.")
+    currency = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class RecoveryAttemptOutput(serializers.ModelSerializer):
+    failure_message = serializers.SerializerMethodField(
+        help_text="Why it failed, in the customer's words; null if it did not.")
+
+    class Meta:
+        model = RecoveryAttempt
+        fields = ["number", "trigger", "attempted_at", "outcome", "failure_message"]
+
+    def get_failure_message(self, attempt: RecoveryAttempt) -> str | None:
+        if attempt.outcome != RecoveryAttempt.Outcome.FAILED:
+            return None
+        return customer_failure_message(failure_code=attempt.failure_code,
+                                        decline_code=attempt.decline_code)
+
+
+class RecoveryCaseOutput(serializers.ModelSerializer):
+    order = serializers.CharField(source="order.number",
+                                  help_text="The order due; pay it with /orders/{number}/pay/.")
+    amount = serializers.IntegerField(help_text="In the currency's minor unit.")
+    attempts = RecoveryAttemptOutput(many=True)
+
+    class Meta:
+        model = RecoveryCase
+        fields = ["id", "status", "order", "amount", "currency", "opened_at", "deadline",
+                  "next_action", "next_action_at", "waiting_for", "attempts"]
+
+
+class RenewalOutput(serializers.ModelSerializer):
+    order = serializers.CharField(source="order.number")
+    order_status = serializers.CharField(source="order.status")
+    payments = OrderPaymentOutput(many=True, source="order.payments")
+
+    class Meta:
+        model = Renewal
+        fields = ["period", "period_start", "period_end", "order", "order_status", "payments"]
+
+
+class SubscriptionOutput(serializers.ModelSerializer):
+    plan = PlanOutput()
+    payment_method = PaymentMethodOutput(allow_null=True)
+    next_charge = serializers.SerializerMethodField(
+        help_text="The next renewal's charge; null when none is coming (canceled, unpaid, past "
+        "due, or set to cancel at the period's end).")
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "plan", "status", "payment_method", "period", "current_period_start",
+                  "current_period_end", "cancel_at_period_end", "canceled_at", "next_charge",
+                  "created_at"]
+
+    @extend_schema_field(NextChargeOutput(allow_null=True))
+    def get_next_charge(self, subscription: Subscription) -> dict | None:
+        if subscription.status not in Subscription.RENEWABLE or subscription.cancel_at_period_end:
+            return None
+        price = subscription.plan.price
+        return NextChargeOutput({"amount": price.unit_amount, "currency": price.currency,
+                                 "at": subscription.current_period_end}).data
+
+
+class SubscriptionDetailOutput(SubscriptionOutput):
+    recovery_case = serializers.SerializerMethodField(
+        help_text="The open recovery case, with its attempts; null when nothing is owed.")
+    history = RenewalOutput(many=True, source="renewals",
+                            help_text="Every period's order and payments, newest first.")
+
+    class Meta(SubscriptionOutput.Meta):
+        fields = [*SubscriptionOutput.Meta.fields, "recovery_case", "history"]
+
+    @extend_schema_field(RecoveryCaseOutput(allow_null=True))
+    def get_recovery_case(self, subscription: Subscription) -> dict | None:
+        case = self.context["recovery_case"]
+        return None if case is None else RecoveryCaseOutput(case).data

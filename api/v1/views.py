@@ -7,7 +7,12 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -43,6 +48,21 @@ from payments.services import (
 from receipts.models import CreditNote, Receipt
 from receipts.selectors import credit_notes_for, receipts_for
 from receipts.services import document_pdf
+from recovery import clock
+from recovery.models import Subscription
+from recovery.selectors import (
+    case_open_for,
+    plans_for_sale,
+    subscription_detail_for,
+    subscriptions_for,
+)
+from recovery.services import (
+    SubscriptionError,
+    subscription_cancel,
+    subscription_card_update,
+    subscription_create,
+    subscription_resume,
+)
 
 INVALID_CREDENTIALS = "Unable to log in with the provided username and password."
 
@@ -312,21 +332,8 @@ class PaymentMethodViewSet(ApiViewSet, mixins.ListModelMixin):
     )
     @action(detail=False, methods=["post"])
     def setup(self, request):
-        stripe_version = s.stripe_version_of(request)
-        customer, setup_intent = setup_intent_start(
-            user=request.user, idempotency_key=self.idempotency.stripe_key("setup_intent")
-        )
-        ephemeral_key = customer_ephemeral_key_create(
-            customer=customer, stripe_version=stripe_version,
-            idempotency_key=self.idempotency.stripe_key("ephemeral_key"),
-        )
-        return Response(s.SetupOutput({
-            "setup_intent": setup_intent.id,
-            "setup_intent_client_secret": setup_intent.raw["client_secret"],
-            "customer": customer.stripe_id,
-            "ephemeral_key": ephemeral_key,
-            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        }).data, status=status.HTTP_201_CREATED)
+        return _setup_response(request, idempotency=self.idempotency,
+                               status_code=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[IDEMPOTENCY_KEY],
                    responses={204: OpenApiResponse(description="Removed."),
@@ -337,6 +344,26 @@ class PaymentMethodViewSet(ApiViewSet, mixins.ListModelMixin):
         payment_method_detach(payment_method=payment_method,
                               idempotency_key=self.idempotency.stripe_key("detach"))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _setup_response(request, *, idempotency, status_code: int) -> Response:
+    """A SetupIntent for PaymentSheet (setup mode), its keys derived from the request's stored
+    idempotency row."""
+    stripe_version = s.stripe_version_of(request)
+    customer, setup_intent = setup_intent_start(
+        user=request.user, idempotency_key=idempotency.stripe_key("setup_intent")
+    )
+    ephemeral_key = customer_ephemeral_key_create(
+        customer=customer, stripe_version=stripe_version,
+        idempotency_key=idempotency.stripe_key("ephemeral_key"),
+    )
+    return Response(s.SetupOutput({
+        "setup_intent": setup_intent.id,
+        "setup_intent_client_secret": setup_intent.raw["client_secret"],
+        "customer": customer.stripe_id,
+        "ephemeral_key": ephemeral_key,
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+    }).data, status=status_code)
 
 
 # --- Receipts -------------------------------------------------------------------------------------
@@ -392,3 +419,157 @@ class CreditNoteViewSet(ApiViewSet):
     @action(detail=True, methods=["get"])
     def pdf(self, request, pk=None):
         return _pdf_response(self.get_object())
+
+
+# --- Subscriptions --------------------------------------------------------------------------------
+
+NO_SUCH_PLAN = "No such plan: it is not for sale."
+NO_SUCH_CARD = "No such card: use one of your saved cards (/payment-methods/)."
+STRIPE_VERSION_FOR_SETUP = OpenApiParameter(
+    "Stripe-Version", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Required when `payment_method` is omitted (the answer is then a SetupIntent "
+    "for PaymentSheet): the Stripe API version of your mobile SDK.",
+)
+
+
+@extend_schema_view(list=extend_schema(description="Plans you can subscribe to.",
+                                       responses={200: s.PlanOutput(many=True), **errors(401)}))
+class PlanViewSet(ApiViewSet, mixins.ListModelMixin):
+    serializer_class = s.PlanOutput
+
+    def get_queryset(self):
+        return plans_for_sale()
+
+
+@extend_schema_view(
+    list=extend_schema(description="Your subscriptions, newest first.",
+                       responses={200: s.SubscriptionOutput(many=True), **errors(400, 401)}),
+    retrieve=extend_schema(
+        description="A subscription with its next charge, its open recovery case (attempts, "
+        "next try, what it waits for) and every period's order and payments.",
+        responses={200: s.SubscriptionDetailOutput, **errors(401, 404)}),
+)
+class SubscriptionViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    pagination_class = NewestFirst
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
+            return Subscription.objects.none()
+        if self.action == "list":
+            return subscriptions_for(user=self.request.user).select_related(
+                "plan__price__product")
+        return subscription_detail_for(user=self.request.user)
+
+    def get_serializer_class(self):
+        return s.SubscriptionOutput if self.action == "list" else s.SubscriptionDetailOutput
+
+    def retrieve(self, request, pk=None):
+        return self._detail(self.get_object())
+
+    def _detail(self, subscription: Subscription, status_code: int = status.HTTP_200_OK):
+        subscription = subscription_detail_for(user=self.request.user).get(pk=subscription.pk)
+        context = {"request": self.request,
+                   "recovery_case": case_open_for(subscription=subscription)}
+        return Response(s.SubscriptionDetailOutput(subscription, context=context).data,
+                        status=status_code)
+
+    def get_throttles(self):
+        # Creating and changing the card charge it: the same limit as paying an order.
+        self.throttle_scope = "pay" if self.action in ("create", "payment_method") else None
+        return super().get_throttles()
+
+    def _card(self, card_id: int) -> PaymentMethod:
+        card = payment_methods_saved_for(user=self.request.user).filter(pk=card_id).first()
+        if card is None:
+            raise ValidationError({"payment_method": [NO_SUCH_CARD]})
+        return card
+
+    @extend_schema(
+        request=s.SubscriptionInput, parameters=[IDEMPOTENCY_KEY, STRIPE_VERSION_FOR_SETUP],
+        responses={201: s.SubscriptionDetailOutput, 200: s.SetupOutput,
+                   **errors(400, 401, 409, 429, 503)},
+        description=(
+            "Subscribes you to a plan, paid with one of your saved cards: without a trial the "
+            "first period is charged at once, off-session (a declined charge still creates the "
+            "subscription, `past_due`, with its recovery case). Without `payment_method`: 200 "
+            "with a SetupIntent for PaymentSheet (setup mode, 3-D Secure where the card asks); "
+            "once the card is listed in /payment-methods/, send this request again with it."
+        ),
+    )
+    def create(self, request):
+        data = s.SubscriptionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = plans_for_sale().filter(pk=data.validated_data["plan"]).first()
+        if plan is None:
+            raise ValidationError({"plan": [NO_SUCH_PLAN]})
+        if "payment_method" not in data.validated_data:
+            return _setup_response(request, idempotency=self.idempotency,
+                                   status_code=status.HTTP_200_OK)
+        card = self._card(data.validated_data["payment_method"])
+        try:
+            subscription = subscription_create(user=request.user, plan=plan,
+                                               payment_method=card, now=clock.now())
+        except SubscriptionError as refused:
+            raise ApiError(str(refused), code="subscription_invalid", param="plan"
+                           ) from refused
+        return self._detail(subscription, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.SubscriptionCancelInput, parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.SubscriptionDetailOutput, **errors(400, 401, 404, 409, 429)},
+        description="Cancels at the end of the paid period (resumable until then), or at once "
+        "with `at_period_end: false`. Already canceled: 409 `subscription_canceled`.",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        subscription = self.get_object()
+        data = s.SubscriptionCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            subscription_cancel(subscription=subscription, now=clock.now(),
+                                at_period_end=data.validated_data["at_period_end"])
+        except SubscriptionError as refused:
+            raise ApiError(str(refused), status_code=409, code="subscription_canceled"
+                           ) from refused
+        return self._detail(subscription)
+
+    @extend_schema(
+        request=None, parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.SubscriptionDetailOutput, **errors(400, 401, 404, 409, 429)},
+        description="Undoes a cancellation at the period's end. Anything else: 409 "
+        "`subscription_not_resumable`.",
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        subscription = self.get_object()
+        try:
+            subscription_resume(subscription=subscription)
+        except SubscriptionError as refused:
+            raise ApiError(str(refused), status_code=409, code="subscription_not_resumable"
+                           ) from refused
+        return self._detail(subscription)
+
+    @extend_schema(
+        request=s.SubscriptionCardInput, parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.SubscriptionDetailOutput, **errors(400, 401, 404, 409, 429)},
+        description=(
+            "Pays future renewals with another of your saved cards. A payment waiting for it "
+            "(an open recovery case, or an unpaid subscription's last one) is retried at once "
+            "with the new card: the answer shows the outcome. Canceled: 409 "
+            "`subscription_canceled`."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="payment-method")
+    def payment_method(self, request, pk=None):
+        subscription = self.get_object()
+        data = s.SubscriptionCardInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        card = self._card(data.validated_data["payment_method"])
+        try:
+            subscription_card_update(subscription=subscription, payment_method=card,
+                                     now=clock.now())
+        except SubscriptionError as refused:
+            raise ApiError(str(refused), status_code=409, code="subscription_canceled"
+                           ) from refused
+        return self._detail(subscription)

@@ -393,6 +393,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "payments.models.Payment.Status",
         "OrderStatusEnum": "orders.models.Order.Status",
         "RefundStatusEnum": "payments.models.Refund.Status",
+        "SubscriptionStatusEnum": "recovery.models.Subscription.Status",
+        "RecoveryCaseStatusEnum": "recovery.models.RecoveryCase.Status",
         "RefundReasonEnum": "payments.models.Refund.Reason",
     },
 }

@@ -1,13 +1,17 @@
 """Every endpoint: unauthenticated is 401, another user's object is 404 (and untouched)."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from api.models import IdempotencyKey
 from orders.models import Order
 from payments.models import Customer, Payment, PaymentMethod, Refund
 from receipts.services import credit_note_issue, receipt_issue
+from recovery.models import Plan, Subscription
 from tests.api.conftest import SDK_STRIPE_VERSION
-from tests.factories import make_order
+from tests.factories import PriceFactory, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +33,14 @@ def bobs(other_customer):
     refund = Refund.objects.create(payment=payment, amount=500, currency="USD",
                                    status="succeeded", stripe_id="re_bob")
     note = credit_note_issue(refund=refund)
+    plan = Plan.objects.create(name="Coffee club", slug="coffee-club",
+                               price=PriceFactory(currency="USD", unit_amount=1500))
+    now = timezone.now()
+    subscription = Subscription.objects.create(
+        customer=other_customer, plan=plan, payment_method=card, period=1,
+        current_period_start=now, current_period_end=now + timedelta(days=30))
     return {"order": order.number, "payment": payment.pk, "card": card.pk,
-            "receipt": receipt.pk, "note": note.pk}
+            "receipt": receipt.pk, "note": note.pk, "subscription": subscription.pk}
 
 
 ENDPOINTS = [
@@ -50,6 +60,13 @@ ENDPOINTS = [
     ("get", "/api/v1/receipts/{receipt}/"),
     ("get", "/api/v1/receipts/{receipt}/pdf/"),
     ("get", "/api/v1/credit-notes/{note}/pdf/"),
+    ("get", "/api/v1/plans/"),
+    ("get", "/api/v1/subscriptions/"),
+    ("post", "/api/v1/subscriptions/"),
+    ("get", "/api/v1/subscriptions/{subscription}/"),
+    ("post", "/api/v1/subscriptions/{subscription}/cancel/"),
+    ("post", "/api/v1/subscriptions/{subscription}/resume/"),
+    ("post", "/api/v1/subscriptions/{subscription}/payment-method/"),
     ("delete", "/api/v1/auth/token/"),
 ]
 OBJECT_ENDPOINTS = [(method, path) for method, path in ENDPOINTS if "{" in path]
@@ -77,6 +94,9 @@ def test_another_users_object_is_404_and_nothing_changes(api, bobs, method, path
     assert Order.objects.get(number=bobs["order"]).status == "pending"
     assert Payment.objects.get(pk=bobs["payment"]).refunds.count() == 1  # the fixture's own
     assert PaymentMethod.objects.get(pk=bobs["card"]).detached_at is None
+    assert Subscription.objects.filter(pk=bobs["subscription"], status="active",
+                                       cancel_at_period_end=False,
+                                       payment_method=bobs["card"]).exists()
     # A 404 did no work: the key is not kept, and may be used for the corrected request.
     assert not IdempotencyKey.objects.exists()
 
@@ -88,7 +108,8 @@ def test_every_endpoint_of_the_schema_is_covered_here():
     documented = {(method, path) for path, operations in schema["paths"].items()
                   for method in operations}
     covered = {(method, path.replace("{order}", "{number}").replace("{payment}", "{id}")
-                .replace("{card}", "{id}").replace("{receipt}", "{id}").replace("{note}", "{id}"))
+                .replace("{card}", "{id}").replace("{receipt}", "{id}").replace("{note}", "{id}")
+                .replace("{subscription}", "{id}"))
                for method, path in ENDPOINTS}
 
     assert documented - covered == {("post", "/api/v1/auth/token/")}

@@ -3,10 +3,13 @@ requests from it (valid and not) against the WSGI app in-process, as the custome
 with the sandbox as Stripe. No answer may be a 5xx, have an undocumented status or content
 type, or break its documented shape."""
 
+from datetime import timedelta
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
@@ -17,6 +20,7 @@ from schemathesis.checks import (
 )
 
 from config.wsgi import application
+from recovery.models import Plan, Subscription
 from tests.factories import PriceFactory, make_order
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -41,10 +45,16 @@ def _requests_keep_the_test_connection():
 
 @pytest.fixture
 def token(customer, other_customer, sandbox):
-    """The customer's token, with something to find: prices, orders of theirs and another's."""
-    PriceFactory(currency="USD", unit_amount=1000)
+    """The customer's token, with something to find: prices, orders of theirs and another's,
+    a plan and a subscription to it."""
+    price = PriceFactory(currency="USD", unit_amount=1000)
     make_order(customer=customer)
     make_order(customer=other_customer)
+    plan = Plan.objects.create(name="Coffee club", slug="coffee-club", price=price)
+    now = timezone.now()
+    Subscription.objects.create(customer=customer, plan=plan, period=1,
+                                current_period_start=now,
+                                current_period_end=now + timedelta(days=30))
     return Token.objects.get_or_create(user=customer)[0].key
 
 

@@ -224,7 +224,8 @@ class RefundActionsMixin(DjangoObjectActions):
                     by=request.user,
                 )
             except services.PaymentError as refused:
-                self.message_user(request, f"{payment}: not refunded. {refused}", messages.ERROR)
+                self.message_user(request, f"Payment {payment}: not refunded. {refused}",
+                                  messages.ERROR)
                 continue
             self.message_user(request, *_result(payment, refund))
 
@@ -233,16 +234,16 @@ def _result(payment: Payment, refund: Refund) -> tuple[str, int]:
     """The admin message for one refund request's outcome, and its level."""
     shown = money(refund.amount, refund.currency)
     if refund.status == Refund.Status.AWAITING_APPROVAL:
-        return (f"{payment}: a refund of {shown} is awaiting approval by another member of "
+        return (f"Payment {payment}: a refund of {shown} is awaiting approval by another member of "
                 "staff.", messages.WARNING)
     if refund.status == Refund.Status.SUCCEEDED:
-        return f"{payment}: {shown} refunded.", messages.SUCCESS
+        return f"Payment {payment}: {shown} refunded.", messages.SUCCESS
     if refund.status in Refund.OPEN and refund.stripe_id:
-        return f"{payment}: a refund of {shown} is pending at Stripe.", messages.SUCCESS
+        return f"Payment {payment}: a refund of {shown} is pending at Stripe.", messages.SUCCESS
     if refund.status == Refund.Status.PENDING:
-        return f"{payment}: {services.REFUND_STRIPE_UNANSWERED}", messages.WARNING
+        return f"Payment {payment}: {services.REFUND_STRIPE_UNANSWERED}", messages.WARNING
     reason = refund.failure_reason or refund.get_status_display().lower()
-    return f"{payment}: the refund of {shown} failed ({reason}).", messages.ERROR
+    return f"Payment {payment}: the refund of {shown} failed ({reason}).", messages.ERROR
 
 
 class DecisionForm(forms.Form):
@@ -344,12 +345,12 @@ class RefundAdmin(AmountDisplayMixin, DjangoObjectActions, ReadOnlyAdmin):
                     decided = decide(refund=refund, by=request.user,
                                      note=form.cleaned_data["note"])
                 except services.PaymentError as refused:
-                    self.message_user(request, f"{refund}: {refused}", messages.ERROR)
+                    self.message_user(request, f"Refund {refund}: {refused}", messages.ERROR)
                     continue
                 if approve:
                     self.message_user(request, *_result(decided.payment, decided))
                 else:
-                    self.message_user(request, f"{decided.payment}: the refund of "
+                    self.message_user(request, f"Payment {decided.payment}: the refund of "
                                       f"{money(decided.amount, decided.currency)} was rejected.")
             if single:
                 return HttpResponseRedirect(

@@ -57,7 +57,7 @@ def test_support_refunds_part_and_finance_approves_a_large_refund(
     page.get_by_label("Note").fill("Chipped on arrival")
     page.get_by_role("button", name="Refund", exact=True).click()
 
-    expect(page.get_by_text(f"{small.stripe_id}: $12.50 refunded.")).to_be_visible()
+    expect(page.get_by_text(f"Payment {small.stripe_id}: $12.50 refunded.")).to_be_visible()
     timeline = page.locator("#events-group")
     expect(timeline.get_by_text("Refund requested", exact=True)).to_be_visible()
     expect(timeline.get_by_text("Refund succeeded", exact=True)).to_be_visible()
@@ -83,7 +83,7 @@ def test_support_refunds_part_and_finance_approves_a_large_refund(
     expect(finance_page.get_by_role("heading", name="Approve this refund?")).to_be_visible()
     finance_page.get_by_label("Note").fill("Customer called; agreed")
     finance_page.get_by_role("button", name="Approve").click()
-    expect(finance_page.get_by_text(f"{large.stripe_id}: $80.00 refunded.")).to_be_visible()
+    expect(finance_page.get_by_text(f"Payment {large.stripe_id}: $80.00 refunded.")).to_be_visible()
     screenshot("approved", of=finance_page)
 
     [at_stripe] = gateway.refund_list_for_intent(large.stripe_id)

@@ -91,7 +91,7 @@ def test_support_refunds_part_of_a_payment_through_the_confirmation_page(sandbox
         "token": token_of(confirmation), "post": "yes",
     }, follow=True)
 
-    assert f"{payment}: $12.50 refunded." in texts(done)
+    assert f"Payment {payment}: $12.50 refunded." in texts(done)
     refund = Refund.objects.get()
     assert (refund.amount, refund.reason, refund.note, refund.created_by) == (
         1250, "requested_by_customer", "Chipped mug", support.user)
@@ -162,7 +162,8 @@ def test_bulk_refund_confirms_then_refunds_each_payment_in_full(sandbox, support
     done = support.post(changelist, {**chosen, "post": "yes", "reason": "duplicate",
                                      "note": "", "token": token_of(confirmation)}, follow=True)
 
-    assert {f"{first}: $10.00 refunded.", f"{second}: $20.00 refunded."} <= set(texts(done))
+    assert {f"Payment {first}: $10.00 refunded.",
+            f"Payment {second}: $20.00 refunded."} <= set(texts(done))
     assert sorted(Refund.objects.values_list("amount", flat=True)) == [1000, 2000]
 
 

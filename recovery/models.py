@@ -104,6 +104,12 @@ class Subscription(models.Model):
                 condition=Q(current_period_end__gt=models.F("current_period_start")),
                 name="subscription_period_forward",
             ),
+            # One live subscription per customer and plan: subscribing twice (a second device,
+            # a request sent again with a new Idempotency-Key) must not charge twice.
+            models.UniqueConstraint(
+                fields=["customer", "plan"], condition=~Q(status="canceled"),
+                name="subscription_one_live_per_plan",
+            ),
         ]
         indexes = [
             models.Index(fields=["current_period_end"],

@@ -19,7 +19,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from orders.services import order_create
@@ -55,6 +55,9 @@ LEASE = timedelta(minutes=5)
 PLAN_NOT_AVAILABLE = "This plan is not available."
 CARD_NOT_YOURS = "Choose one of your saved cards."
 ALREADY_CANCELED = "This subscription is already canceled."
+ALREADY_SUBSCRIBED = (
+    "You already subscribe to this plan: see your subscription to change its card or resume it."
+)
 NOT_RESUMABLE = "Only a subscription set to cancel at the end of its period can be resumed."
 CASE_NOT_OPEN = "This case is already closed."
 
@@ -121,8 +124,18 @@ def subscription_create(
             card_setup = CardSetup.objects.select_for_update().get(pk=card_setup.pk)
             if card_setup.subscription_id is not None:
                 return card_setup.subscription
-        subscription = _subscription_start(user=user, plan=plan, payment_method=payment_method,
-                                           phone=phone, now=now)
+        live = Subscription.objects.filter(customer=user, plan=plan).exclude(
+            status=Subscription.Status.CANCELED)
+        if live.exists():
+            raise SubscriptionError(ALREADY_SUBSCRIBED)
+        try:
+            with transaction.atomic():
+                subscription = _subscription_start(user=user, plan=plan,
+                                                   payment_method=payment_method, phone=phone,
+                                                   now=now)
+        except IntegrityError:
+            # A concurrent request subscribed first (subscription_one_live_per_plan).
+            raise SubscriptionError(ALREADY_SUBSCRIBED) from None
         if card_setup is not None:
             card_setup.subscription = subscription
             card_setup.save(update_fields=["subscription"])

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from payments import gateway
 from payments.models import Payment, PaymentMethod
 from recovery.models import Plan, RecoveryAttempt, RecoveryCase, Renewal, Subscription
 from tests.api.conftest import SDK_STRIPE_VERSION
@@ -78,6 +79,21 @@ def test_a_replayed_sign_up_subscribes_once(api, customer, plan, sandbox):
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert Subscription.objects.count() == 1
+
+
+def test_subscribing_again_to_a_plan_with_another_key_is_refused_and_charges_nothing(
+    api, customer, plan, sandbox
+):
+    card = save_card(customer, "pm_card_visa")
+    subscribe(api, plan, card, **{"Idempotency-Key": "sub-a"})
+
+    again = subscribe(api, plan, card, **{"Idempotency-Key": "sub-b"})
+
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "subscription_invalid"
+    assert "already subscribe to this plan" in again.json()["error"]["message"]
+    assert Subscription.objects.count() == 1
+    assert len(gateway.client().v1.payment_intents.list().data) == 1
 
 
 def test_only_your_own_saved_card_and_a_plan_for_sale(api, other_customer, plan, sandbox):

@@ -57,6 +57,13 @@ def due_cases_create(*, user: AbstractBaseUser, plan: Plan, test_cards: list[str
         for n, pm in enumerate(attached)
     ])
     price = plan.price
+    # One plan per case: a customer has one live subscription per plan (a constraint), and all
+    # the cases are this one customer's (the sandbox attaches every card to one Stripe customer).
+    plans = Plan.objects.bulk_create([
+        Plan(name=plan.name, slug=f"{plan.slug}-due-{n}", price=price, interval=plan.interval,
+             trial_days=plan.trial_days)
+        for n in range(len(cards))
+    ])
     opened = now - OPENED_BEFORE
     orders = Order.objects.bulk_create([
         Order(customer=user, currency=price.currency, total_amount=price.unit_amount)
@@ -68,10 +75,10 @@ def due_cases_create(*, user: AbstractBaseUser, plan: Plan, test_cards: list[str
         for order in orders
     ])
     subscriptions = Subscription.objects.bulk_create([
-        Subscription(customer=user, plan=plan, payment_method=card,
+        Subscription(customer=user, plan=each_plan, payment_method=card,
                      status=Subscription.Status.PAST_DUE, period=1,
                      current_period_start=opened, current_period_end=opened + timedelta(days=30))
-        for card in cards
+        for card, each_plan in zip(cards, plans, strict=True)
     ])
     Renewal.objects.bulk_create([
         Renewal(subscription=subscription, period=1, order=order, period_start=opened,

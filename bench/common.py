@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import json
+import math
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -108,3 +111,26 @@ def stop(process: subprocess.Popen, *, timeout: float = 30.0) -> None:
         process.wait(timeout=10)
     except ProcessLookupError:
         pass
+
+
+# --- Reporting ------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest rank: the smallest value with at least the share `q` (0 to 1) of the values at
+    or below it; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+
+
+def machine() -> str:
+    """The machine a result was measured on, as every benchmark reports it."""
+    return f"{os.cpu_count()} cores, {platform.platform()}"
+
+
+def results_write(path: Path, results: dict) -> None:
+    """Writes a benchmark's results as JSON (the folder is made if needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str))

@@ -24,9 +24,7 @@ payments, and dropped at the end unless --keep-db or --reuse-db).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -39,7 +37,15 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import REPO, database_recreate, postgres_urls, production_env, psql
+from bench.common import (
+    REPO,
+    database_recreate,
+    machine,
+    postgres_urls,
+    production_env,
+    psql,
+    results_write,
+)
 
 NAME = "admin_lists"
 DATABASE = "paydesk_bench_admin"
@@ -456,15 +462,14 @@ def main() -> None:
     print(f"\n* issue 9's goal at 1,000,000 payments: under {GOAL_MS:g} ms with a constant query "
           f"count: {'met' if met else 'NOT met'} at {args.payments:,} payments")
     summary = {
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+        "machine": machine(),
         "payments": args.payments,
         "seeding_seconds": steps,
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "results": results,
         "goal_met": met,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(summary, indent=2, default=str))
+    results_write(args.json, summary)
     print(f"results in {args.json}")
 
 

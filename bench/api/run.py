@@ -26,7 +26,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -41,8 +40,11 @@ from bench.common import (
     REPO,
     database_recreate,
     free_port,
+    machine,
+    percentile,
     postgres_urls,
     production_env,
+    results_write,
     start,
     stop,
     wait_http,
@@ -54,16 +56,11 @@ SDK_STRIPE_VERSION = "2026-10-28.endive"
 TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_ms": round(percentile(values, 50), 2),
-            "p99_ms": round(percentile(values, 99), 2),
+    return {"n": len(values), "p50_ms": round(percentile(values, 0.50), 2),
+            "p99_ms": round(percentile(values, 0.99), 2),
             "mean_ms": round(statistics.fmean(values), 2)}
 
 
@@ -222,7 +219,7 @@ def main() -> None:
 
     results = {**pay_results, **history_results}
     report = {
-        "machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "clients": args.clients, "duration_s": args.duration, "history_rows": args.history,
         "gunicorn": f"{args.workers} sync workers",
         "statuses": {name: {str(s): results[name].count(s) for s in set(results[name])}
@@ -234,7 +231,7 @@ def main() -> None:
     }
     print(json.dumps(report, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        results_write(args.json, report)
 
 
 if __name__ == "__main__":

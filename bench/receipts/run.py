@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -36,8 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import (
     REPO,
     database_recreate,
+    machine,
+    percentile,
     postgres_urls,
     production_env,
+    results_write,
     start,
     stop,
 )
@@ -54,11 +56,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--json", type=Path)
     return parser.parse_args()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -150,12 +147,11 @@ def main() -> None:
         "render_ms_max": round(max(renders), 1),
         "renders_logged": len(renders),
         "mail_files": mails,  # the file backend may write two messages of one instant to one file
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
     }
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        results_write(args.json, result)
 
 
 if __name__ == "__main__":

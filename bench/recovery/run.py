@@ -33,7 +33,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -48,8 +47,10 @@ from bench.common import (
     REPO,
     database_recreate,
     free_port,
+    machine,
     postgres_urls,
     production_env,
+    results_write,
     start,
     stop,
     wait_http,
@@ -241,13 +242,12 @@ def main() -> None:
         "sandbox": rate,
         "drains": rounds,
         "decline_share": args.decline_share,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "logs": str(work),
     }
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        results_write(args.json, result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -35,9 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import (
     REPO,
     database_recreate,
+    machine,
     postgres_urls,
     production_env,
     psql,
+    results_write,
     start,
     stop,
     stripe_signature,
@@ -194,14 +195,13 @@ def main() -> None:
                   f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms")
         ratio = results["webhook"]["peak_rps"] / results["floor"]["peak_rps"]
         summary = {
-            "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+            "machine": machine(),
             "gunicorn": "2 sync workers", "wrk": f"-t{args.threads} -c{args.connections} "
             f"-d{args.seconds}s", "results": results, "ratio_webhook_to_floor": round(ratio, 3),
         }
         print(json.dumps(summary, indent=2))
         out = REPO / "var" / "bench" / "webhook_ingest.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(summary, indent=2))
+        results_write(out, summary)
         print(f"ratio webhook/floor: {ratio:.2f}; results in {out.relative_to(REPO)}")
     finally:
         stop(server)

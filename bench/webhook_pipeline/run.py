@@ -37,7 +37,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import re
 import signal
@@ -58,9 +57,12 @@ from bench.common import (
     REPO,
     database_recreate,
     free_port,
+    machine,
+    percentile,
     postgres_urls,
     production_env,
     psql,
+    results_write,
     start,
     stop,
     stripe_signature,
@@ -463,7 +465,7 @@ def traffic(port: int, schedule: list[tuple[str, str]], rate: float, senders: in
         "non_2xx": sum(n for s, n in statuses.items() if not 200 <= s < 300),
         "statuses": {str(s): n for s, n in sorted(statuses.items())},
         "accepted": accepted, "first_error": first_error[0] if first_error else "",
-        "late_p99_ms": round((percentile(sorted(late), 0.99) or 0.0) * 1000, 1),
+        "late_p99_ms": round((percentile(late, 0.99) or 0.0) * 1000, 1),
     }
 
 
@@ -574,11 +576,8 @@ def seconds(delta) -> float:
     return delta.total_seconds()
 
 
-def percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest rank: the smallest value with at least q of the values at or below it."""
-    if not ordered:
-        return None
-    return round(ordered[max(math.ceil(q * len(ordered)) - 1, 0)], 3)
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
@@ -665,9 +664,9 @@ def run_rate(stack: Stack, args: argparse.Namespace, rate: float, index: int,
         "posts": len(schedule),
         "applied_per_s": round(applied_during / (sent["end"] - window_start), 1),
         "applied_during_traffic": applied_during,
-        "lag_p50_s": percentile(lags, 0.50),
-        "lag_p99_s": percentile(lags, 0.99),
-        "lag_max_s": percentile(lags, 1.0),
+        "lag_p50_s": _rounded(percentile(lags, 0.50)),
+        "lag_p99_s": _rounded(percentile(lags, 0.99)),
+        "lag_max_s": _rounded(percentile(lags, 1.0)),
         "not_applied": len(rows) - len(done) + max(len(sent["accepted"]) - len(rows), 0),
         "backlog_at_end_of_traffic": backlog_at_end_of_traffic,
         "backlog_at_end": backlog(final_counts),
@@ -765,7 +764,7 @@ def main() -> None:
           f"all posted, nothing lost or applied twice): "
           + (f"{best:g} events/s" if best is not None else "none of the rates tried"))
     summary = {
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+        "machine": machine(),
         "stack": {"gunicorn": "2 sync workers",
                   "celery": f"prefork x{args.worker_concurrency}, queues {args.queues}",
                   "beat": True, "broker": args.redis_url},
@@ -773,8 +772,7 @@ def main() -> None:
         "results": results,
         "highest_sustained_rate": best,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(summary, indent=2, default=str))
+    results_write(args.json, summary)
     print(f"results in {args.json}")
 
 

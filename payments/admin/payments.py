@@ -90,8 +90,22 @@ class SucceededDateFilter(DateFilter):
     title = "succeeded"
 
 
+class PaymentAmountsMixin:
+    """What a payment received and has refunded, in its currency (the page and the order's
+    payments inline)."""
+
+    @admin.display(description="Received")
+    def received_display(self, obj):
+        return money(obj.amount_received, obj.currency)
+
+    @admin.display(description="Refunded")
+    def refunded_display(self, obj):
+        return money(obj.amount_refunded, obj.currency)
+
+
 @admin.register(Payment)
-class PaymentAdmin(RefundActionsMixin, RoutedSearchMixin, AmountDisplayMixin, ReadOnlyAdmin):
+class PaymentAdmin(RefundActionsMixin, RoutedSearchMixin, PaymentAmountsMixin, AmountDisplayMixin,
+                   ReadOnlyAdmin):
     list_display = ("__str__", "order", "customer_email", "amount_display", "status_display",
                     "card", "created_at")
     list_filter = ("status", CurrencyFilter, ("created_at", DateFilter),
@@ -157,13 +171,6 @@ class PaymentAdmin(RefundActionsMixin, RoutedSearchMixin, AmountDisplayMixin, Re
     def status_display(self, obj):
         return status_with_badges(obj)
 
-    @admin.display(description="Received")
-    def received_display(self, obj):
-        return money(obj.amount_received, obj.currency)
-
-    @admin.display(description="Refunded")
-    def refunded_display(self, obj):
-        return money(obj.amount_refunded, obj.currency)
 
     @admin.display(description="Refunds under way")
     def reserved_display(self, obj):
@@ -225,19 +232,11 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     list_select_related = ("customer__user",)
 
 
-class PaymentInline(AmountDisplayMixin, ReadOnlyInline):
+class PaymentInline(PaymentAmountsMixin, AmountDisplayMixin, ReadOnlyInline):
     model = Payment
     fields = ("stripe_id", "status", "amount_display", "received_display", "refunded_display",
               "card_brand", "card_last4", "created_at")
     readonly_fields = fields
-
-    @admin.display(description="Received")
-    def received_display(self, obj):
-        return money(obj.amount_received, obj.currency)
-
-    @admin.display(description="Refunded")
-    def refunded_display(self, obj):
-        return money(obj.amount_refunded, obj.currency)
 
 
 class OrderWithPaymentsAdmin(OrderAdmin):

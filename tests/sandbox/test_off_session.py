@@ -80,3 +80,43 @@ def test_more_of_stripes_declines(stripe_env, card, decline_code):
             "amount": 1500, "currency": "usd", "payment_method": card, "confirm": True,
             "payment_method_types": ["card"]})
     assert raised.value.error.decline_code == decline_code
+
+
+def test_setup_future_usage_saves_the_card_a_failed_renewal_is_paid_with(stripe_env):
+    """A failed off-session intent, set to save its card (an update, as Paydesk's checkout
+    does) and paid on-session with a new card: the card is attached to the customer on
+    success, and then pays off-session."""
+    client = stripe_env.client
+    customer, failing = saved_card(client, "pm_card_chargeCustomerFail")
+    with pytest.raises(stripe.CardError) as raised:
+        charge(client, customer, failing.payment_method)
+    intent_id = raised.value.error.payment_intent.id
+    updated = client.v1.payment_intents.update(
+        intent_id, params={"setup_future_usage": "off_session"})
+    assert (updated.setup_future_usage, updated.status) == ("off_session",
+                                                            "requires_payment_method")
+    paid = client.v1.payment_intents.confirm(
+        intent_id, params={"payment_method": "pm_card_visa", "expand": ["payment_method"]})
+    assert paid.status == "succeeded"
+    assert paid.payment_method.customer == customer.id
+    again = charge(client, customer, paid.payment_method.id)
+    assert again.status == "succeeded"
+
+
+def test_without_setup_future_usage_a_paid_card_is_not_attached(stripe_env):
+    client = stripe_env.client
+    customer = client.v1.customers.create()
+    paid = client.v1.payment_intents.create(params={
+        "amount": 1500, "currency": "usd", "customer": customer.id,
+        "payment_method": "pm_card_visa", "payment_method_types": ["card"], "confirm": True,
+        "expand": ["payment_method"]})
+    assert (paid.status, paid.payment_method.customer) == ("succeeded", None)
+
+
+def test_setup_future_usage_takes_stripes_values_only(stripe_env):
+    client = stripe_env.client
+    intent = client.v1.payment_intents.create(params={
+        "amount": 1500, "currency": "usd", "payment_method_types": ["card"]})
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.update(intent.id, params={"setup_future_usage": "later"})
+    assert raised.value.param == "setup_future_usage"

@@ -9,6 +9,10 @@ Confirmation follows Stripe's card life cycle for the test card behind the Payme
 - authentication: ``requires_action`` with a ``redirect_to_url`` next action to the sandbox's
   3-D Secure page (``use_stripe_sdk`` without a ``return_url``); off-session it is a 402
   ``authentication_required`` decline instead.
+
+With ``setup_future_usage`` (on create, update or confirm) and a customer, a successful charge
+attaches the PaymentMethod to the customer (``payment_method.attached``), as Stripe does, and a
+card authenticated on the way is remembered as set up for later off-session payments.
 """
 
 from __future__ import annotations
@@ -192,7 +196,7 @@ def create(ctx: Ctx, raw):
         processing=None,
         receipt_email=params.str("receipt_email"),
         review=None,
-        setup_future_usage=params.str("setup_future_usage", None, ("on_session", "off_session")),
+        setup_future_usage=_future_usage(params),
         shipping=params.dict("shipping"),
         source=None,
         statement_descriptor=params.str("statement_descriptor"),
@@ -242,10 +246,11 @@ def update(ctx: Ctx, raw, intent_id):
     if "amount" in params:
         intent["amount"] = params.amount("amount", intent["currency"])
     for name in ("description", "receipt_email", "statement_descriptor",
-                 "statement_descriptor_suffix", "transfer_group", "capture_method",
-                 "setup_future_usage"):
+                 "statement_descriptor_suffix", "transfer_group", "capture_method"):
         if name in params:
             intent[name] = params.str(name)
+    if "setup_future_usage" in params:
+        intent["setup_future_usage"] = _future_usage(params)
     if "customer" in params:
         intent["customer"] = ctx.get("customers", params.str("customer"), "customer")["id"]
     if "shipping" in params:
@@ -314,9 +319,11 @@ def confirm_intent(ctx: Ctx, intent: dict[str, Any], params: Params) -> None:
         and not ctx.publishable
     ):
         raise errors.StripeError(400, RETURN_URL_REQUIRED, param="return_url")
-    for name in ("receipt_email", "setup_future_usage", "capture_method"):
+    for name in ("receipt_email", "capture_method"):
         if name in params:
             intent[name] = params.str(name)
+    if "setup_future_usage" in params:
+        intent["setup_future_usage"] = _future_usage(params)
     if "shipping" in params:
         intent["shipping"] = params.dict("shipping")
     intent["_return_url"] = return_url
@@ -335,6 +342,11 @@ def confirm_intent(ctx: Ctx, intent: dict[str, Any], params: Params) -> None:
         ctx.emit("payment_intent.requires_action", intent)
         return
     attempt_charge(ctx, intent, payment_method)
+
+
+def _future_usage(params: Params) -> str | None:
+    """`setup_future_usage`: on_session or off_session; "" clears it."""
+    return params.str("setup_future_usage", None, ("on_session", "off_session"))
 
 
 def _off_session(params: Params) -> bool:

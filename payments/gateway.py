@@ -139,6 +139,8 @@ class PaymentIntentData:
     next_action_url: str
     metadata: dict[str, str]
     raw: dict[str, Any] = field(repr=False)
+    payment_method_id: str = ""
+    setup_future_usage: str = ""  # "off_session": Stripe saves the card for later, on success
 
 
 @dataclass(frozen=True)
@@ -399,6 +401,8 @@ def payment_intent_from(raw: dict[str, Any]) -> PaymentIntentData:
         next_action_url=(next_action.get("redirect_to_url") or {}).get("url") or "",
         metadata=dict(raw.get("metadata") or {}),
         raw=raw,
+        payment_method_id=_id(raw.get("payment_method")),
+        setup_future_usage=raw.get("setup_future_usage") or "",
     )
 
 
@@ -541,6 +545,20 @@ def payment_intent_confirm_off_session(
         params={"payment_method": payment_method, "off_session": True, "expand": _PI_EXPAND},
         options=_options(idempotency_key),
     )
+    return payment_intent_from(_plain(intent))
+
+
+def payment_intent_update_future_usage(
+    intent_id: str, *, metadata: dict[str, str], customer: str | None = None
+) -> PaymentIntentData:
+    """Asks Stripe to save the card the intent is paid with for later off-session payments
+    (`setup_future_usage=off_session`: on success Stripe attaches it to the intent's customer),
+    and adds `metadata`. An update sets values, so no idempotency key is needed to repeat it."""
+    params: dict[str, Any] = {"setup_future_usage": "off_session", "metadata": metadata,
+                              "expand": _PI_EXPAND}
+    if customer:
+        params["customer"] = customer
+    intent = _call(client().v1.payment_intents.update, intent_id, params=params)
     return payment_intent_from(_plain(intent))
 
 

@@ -168,7 +168,7 @@ def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Paymen
                 actor=by,
             )
     if payment.stripe_id:
-        return payment
+        return payment_card_saving_ensure(order=order, payment=payment)
 
     customer = customer_ensure(user=order.customer)
     with transaction.atomic():
@@ -185,7 +185,7 @@ def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Paymen
         )
         payment.stripe_id = intent.id
         _apply_intent(order, payment, intent, source="checkout")
-    return payment
+    return payment_card_saving_ensure(order=order, payment=payment)
 
 
 def payment_confirm(
@@ -1116,12 +1116,22 @@ def payment_method_save(
     *, setup_intent: gateway.SetupIntentData
 ) -> PaymentMethod | None:
     """Saves the card a succeeded SetupIntent collected for one of our customers."""
-    customer = Customer.objects.filter(stripe_id=setup_intent.customer).first()
-    if customer is None or not setup_intent.payment_method_id:
+    return _payment_method_mirror(customer_stripe_id=setup_intent.customer,
+                                  payment_method_id=setup_intent.payment_method_id,
+                                  card=setup_intent.card)
+
+
+def _payment_method_mirror(
+    *, customer_stripe_id: str | None, payment_method_id: str, card: gateway.Card
+) -> PaymentMethod | None:
+    """The local row of a card Stripe attached to one of our customers, created or updated."""
+    if not customer_stripe_id or not payment_method_id:
         return None
-    card = setup_intent.card
+    customer = Customer.objects.filter(stripe_id=customer_stripe_id).first()
+    if customer is None:
+        return None
     method, _ = PaymentMethod.objects.update_or_create(
-        stripe_id=setup_intent.payment_method_id,
+        stripe_id=payment_method_id,
         defaults={
             "customer": customer,
             "brand": card.brand,
@@ -1269,3 +1279,62 @@ def payment_charge_off_session(
         payment.stripe_id = intent.id
         _apply_intent(order, payment, intent, source="recovery")
     return payment
+
+
+# --- Saving the card a payment is made with (a subscription renewal paid by its customer) ------
+
+CARD_SAVING_STATUSES = (Payment.Status.REQUIRES_PAYMENT_METHOD,
+                        Payment.Status.REQUIRES_CONFIRMATION)
+
+
+def payment_card_saving_ensure(*, order: Order, payment: Payment) -> Payment:
+    """Sets a started payment up to save the card it is paid with, when an app built on
+    payments asks for it (signals.payment_card_saving: recovery, for a subscription's renewal):
+    the intent gets `setup_future_usage=off_session`, its customer and the metadata asked for,
+    so Stripe attaches the card to the customer when the payment succeeds, whether it is
+    confirmed on the checkout page (test cards), by the Payment Element or by the mobile
+    PaymentSheet. One Stripe update, under the row lock, only when the intent does not say so
+    already; an intent that is being confirmed (3-D Secure, processing) is left alone."""
+    wanted: dict[str, str] = {}
+    for _, answer in signals.payment_card_saving.send(sender=Payment, order=order):
+        wanted.update(answer or {})
+    if not wanted or not _card_saving_missing(payment, wanted):
+        return payment
+    customer = customer_ensure(user=order.customer)
+    with transaction.atomic():
+        order, payment = _lock(payment.pk)
+        if payment.status not in CARD_SAVING_STATUSES or not _card_saving_missing(payment,
+                                                                                   wanted):
+            return payment
+        intent = gateway.payment_intent_update_future_usage(
+            payment.stripe_id, metadata=wanted,
+            customer=None if payment.stripe_object.get("customer") else customer.stripe_id,
+        )
+        _apply_intent(order, payment, intent, source="checkout")
+    return payment
+
+
+def _card_saving_missing(payment: Payment, wanted: dict[str, str]) -> bool:
+    intent = gateway.payment_intent_from(payment.stripe_object)
+    return intent.setup_future_usage != "off_session" or any(
+        intent.metadata.get(key) != value for key, value in wanted.items())
+
+
+def payment_method_save_from_payment(*, payment: Payment) -> PaymentMethod | None:
+    """The card a succeeded payment saved for off-session payments (its intent had
+    `setup_future_usage=off_session` and a customer, so Stripe attached the card to them),
+    mirrored like a SetupIntent's card; None if it saved no card. Reads the payment's stored
+    intent only, no Stripe call: a payment_succeeded receiver may call it."""
+    intent = gateway.payment_intent_from(payment.stripe_object)
+    if (intent.status != Payment.Status.SUCCEEDED or intent.setup_future_usage != "off_session"
+            or not intent.card.last4):
+        return None
+    method = payment.stripe_object.get("payment_method")
+    if isinstance(method, dict) and _stripe_id_of(method.get("customer")) != intent.customer:
+        return None  # Stripe did not attach it to the intent's customer
+    return _payment_method_mirror(customer_stripe_id=intent.customer,
+                                  payment_method_id=intent.payment_method_id, card=intent.card)
+
+
+def _stripe_id_of(value: object) -> str:
+    return (value.get("id") or "") if isinstance(value, dict) else (value or "")

@@ -13,10 +13,14 @@ call Stripe; slow work (a PDF, an e-mail) goes to a task on commit.
 - refund_reversed(refund): a refund that had succeeded failed afterwards (the money did not go
   back after all).
 
-And one question, asked outside any transaction:
+And questions, asked before any row of the payment is locked:
 
 - dispute_evidence_documents(dispute): documents Paydesk made that answer a dispute (e.g. the
   payment's receipt); each receiver returns {evidence field: payments.evidence.EvidenceFile}.
+- payment_card_saving(order): asked when a payment of the order starts (checkout page, API);
+  a receiver that wants the card the customer pays with saved for later off-session payments
+  returns the metadata (a non-empty {str: str}) to write on the PaymentIntent, else None. The
+  metadata comes back with the payment (`stripe_object`) when payment_succeeded is sent.
 """
 
 from django.dispatch import Signal
@@ -26,3 +30,4 @@ payment_failed = Signal()
 refund_succeeded = Signal()
 refund_reversed = Signal()
 dispute_evidence_documents = Signal()
+payment_card_saving = Signal()

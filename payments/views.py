@@ -162,7 +162,10 @@ def _render_checkout(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    context = {"order": order, "payment": payment, "form": form, "error": error}
+    context = {"order": order, "payment": payment, "form": form, "error": error,
+               # The intent saves the card for later (a subscription's renewal): say so.
+               "saves_card": payment is not None
+               and payment.stripe_object.get("setup_future_usage") == "off_session"}
     if payment is not None and settings.PAYDESK_CHECKOUT_MODE == "payment_element":
         context["stripe_config"] = {
             "publishableKey": settings.STRIPE_PUBLISHABLE_KEY,

@@ -12,3 +12,5 @@ class RecoveryConfig(AppConfig):
         signals.payment_failed.connect(receivers.renewal_failed, dispatch_uid="recovery-failed")
         signals.payment_succeeded.connect(receivers.renewal_succeeded,
                                           dispatch_uid="recovery-succeeded")
+        signals.payment_card_saving.connect(receivers.renewal_card_saving,
+                                            dispatch_uid="recovery-card-saving")

@@ -1,7 +1,9 @@
 """Recovery's answers to payments' signals, inside the transaction that applied the payment
 (payments/signals.py): a renewal's failed charge opens or advances its case, a success closes it
 as recovered. Whether the charge answered at once or a webhook told us later (a payment that was
-processing and then failed), the same code runs, once per fact."""
+processing and then failed), the same code runs, once per fact. A renewal paid by its customer
+(the pay link's checkout) saves its card for the next renewals: the payment is set up for it
+when it starts (payment_card_saving), and the card is adopted when it succeeds."""
 
 from recovery import clock, services
 from recovery.models import RecoveryCase, Renewal
@@ -23,3 +25,9 @@ def renewal_succeeded(sender, payment, **kwargs) -> None:
     case = RecoveryCase.objects.select_for_update().filter(order_id=payment.order_id).first()
     if case is not None:
         services.case_record_success(case=case, now=clock.now())
+    services.subscription_card_from_payment(payment=payment)
+
+
+def renewal_card_saving(sender, order, **kwargs) -> dict[str, str] | None:
+    """A renewal's order paid by its customer saves the card for the next renewals."""
+    return services.renewal_card_saving(order_id=order.pk)

@@ -30,6 +30,7 @@ from payments.services import (
     customer_ensure,
     payment_charge_off_session,
     payment_method_save,
+    payment_method_save_from_payment,
     setup_intent_start,
 )
 from recovery import dunning, policy
@@ -660,3 +661,56 @@ def card_setup_finish(*, user: AbstractBaseUser, setup_intent_id: str) -> Paymen
     if setup_intent.customer != customer.stripe_id or setup_intent.status != "succeeded":
         return None
     return payment_method_save(setup_intent=setup_intent)
+
+
+# --- Paying a renewal on the checkout (the pay link) saves the card for the next renewals -------
+
+# The PaymentIntent's metadata (payments.signals.payment_card_saving): the subscription, and the
+# card it had when the payment started. Stripe drops a metadata key set to "": NO_CARD instead.
+SUBSCRIPTION_KEY = "paydesk_subscription_id"
+CARD_BEFORE_KEY = "paydesk_card_before"
+NO_CARD = "none"
+
+
+def renewal_card_saving(*, order_id: int) -> dict[str, str] | None:
+    """What a payment of a live subscription's renewal order writes on its PaymentIntent so
+    that the card it is paid with is saved (None for any other order): the subscription and the
+    card it has now, which subscription_card_from_payment compares when the payment succeeds.
+    Asked each time the payment starts (the checkout page loads), so it is always the card the
+    customer saw last."""
+    row = (Renewal.objects.filter(order_id=order_id)
+           .exclude(subscription__status=Subscription.Status.CANCELED)
+           .values_list("subscription_id", "subscription__payment_method__stripe_id").first())
+    if row is None:
+        return None
+    subscription_id, card = row
+    return {SUBSCRIPTION_KEY: str(subscription_id), CARD_BEFORE_KEY: card or NO_CARD}
+
+
+def subscription_card_from_payment(*, payment: Payment) -> PaymentMethod | None:
+    """The card a renewal's order was paid with by its customer (checkout page, Payment Element
+    or PaymentSheet), which Stripe saved for off-session payments, is mirrored and becomes the
+    subscription's card, in the transaction that records the success (a payments signal: the
+    payment is locked). Returns the card if the subscription's card changed.
+
+    Unless the customer chose a card deliberately after the payment started: if the
+    subscription's card is no longer the one it had then (the intent's metadata,
+    CARD_BEFORE_KEY), the customer's choice stands and the paid card is only mirrored (Stripe
+    saved it). A compare-and-set on the card, not a comparison of clocks: Stripe's, the web
+    server's and the development clock (recovery.clock) need not agree."""
+    card = payment_method_save_from_payment(payment=payment)
+    if card is None:
+        return None
+    before = (payment.stripe_object.get("metadata") or {}).get(CARD_BEFORE_KEY)
+    subscription = (Subscription.objects.select_for_update()
+                    .filter(renewals__order_id=payment.order_id).first())
+    if (subscription is None or before is None
+            or subscription.status == Subscription.Status.CANCELED
+            or card.customer.user_id != subscription.customer_id):
+        return None
+    current = subscription.payment_method
+    if (current.stripe_id if current else NO_CARD) != before or current == card:
+        return None
+    subscription.payment_method = card
+    subscription.save(update_fields=["payment_method", "updated_at"])
+    return card

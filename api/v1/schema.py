@@ -38,3 +38,65 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     }
     return {status: OpenApiResponse(ErrorSerializer, description=described[status])
             for status in statuses}
+
+
+# OpenAPI links (https://spec.openapis.org/oas/v3.0.3#link-object): which operation a client can
+# call next with a value from a response or its request, e.g. the order number a new order
+# answers with, to pay it. Swagger UI (/api/docs/) shows them under each response; code
+# generators and schemathesis' stateful test (tests/api/test_schema.py) follow them.
+# {(operationId, status): {link name: (operationId to call, {its parameter: expression})}}
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("orders_create", "201"): {
+        "GetOrder": ("orders_retrieve", {"number": "$response.body#/number"}),
+        "PayOrder": ("orders_pay_create", {"number": "$response.body#/number"}),
+        "CancelOrder": ("orders_cancel_create", {"number": "$response.body#/number"}),
+    },
+    ("orders_list", "200"): {
+        "GetOrder": ("orders_retrieve", {"number": "$response.body#/results/0/number"}),
+    },
+    ("orders_retrieve", "200"): {
+        "PayOrder": ("orders_pay_create", {"number": "$request.path.number"}),
+        "CancelOrder": ("orders_cancel_create", {"number": "$request.path.number"}),
+    },
+    ("orders_pay_create", "200"): {
+        "GetOrder": ("orders_retrieve", {"number": "$request.path.number"}),
+        "GetPayment": ("payments_retrieve", {"id": "$response.body#/payment/id"}),
+        "CancelOrder": ("orders_cancel_create", {"number": "$request.path.number"}),
+    },
+    ("orders_cancel_create", "200"): {
+        "GetOrder": ("orders_retrieve", {"number": "$request.path.number"}),
+    },
+    ("payments_list", "200"): {
+        "GetPayment": ("payments_retrieve", {"id": "$response.body#/results/0/id"}),
+    },
+    ("payment_methods_setup_create", "201"): {
+        "ListPaymentMethods": ("payment_methods_list", {}),
+    },
+    ("payment_methods_list", "200"): {
+        "RemovePaymentMethod": ("payment_methods_destroy", {"id": "$response.body#/0/id"}),
+    },
+    ("subscriptions_list", "200"): {
+        "GetSubscription": ("subscriptions_retrieve", {"id": "$response.body#/results/0/id"}),
+    },
+}
+
+
+def add_links(result: dict, generator, request, public: bool) -> dict:
+    """drf-spectacular's postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]):
+    adds LINKS to the responses they start from. An operation or response that LINKS names and
+    the schema lacks is an error, so a renamed view cannot silently drop its links."""
+    operations = {
+        operation["operationId"]: operation
+        for path in result.get("paths", {}).values() for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for (operation_id, status), links in LINKS.items():
+        response = operations[operation_id]["responses"][status]
+        response["links"] = {
+            name: {"operationId": target, **({"parameters": parameters} if parameters else {})}
+            for name, (target, parameters) in links.items()
+        }
+        for target, _ in links.values():
+            if target not in operations:
+                raise KeyError(f"OpenAPI link to an unknown operation: {target}")
+    return result

@@ -1,8 +1,14 @@
 """The OpenAPI schema at /api/schema/ is valid, and the API keeps to it: schemathesis generates
 requests from it (valid and not) against the WSGI app in-process, as the customer with a token,
 with the sandbox as Stripe. No answer may be a 5xx, have an undocumented status or content
-type, or break its documented shape."""
+type, or break its documented shape.
 
+Requests one at a time mostly meet unknown ids (404). The stateful test follows the schema's
+OpenAPI links instead (api/v1/schema.py LINKS): it creates an order, then reads, pays and
+cancels that order, lists payments and reads one, sets up a card and lists the cards, in
+sequences schemathesis chooses (bounded and derandomized, so CI runs the same steps each time)."""
+
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,7 +16,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
     content_type_conformance,
@@ -21,6 +27,8 @@ from schemathesis.checks import (
 
 from config.wsgi import application
 from recovery.models import Plan, Subscription
+from recovery.services import card_setup
+from tests.api.conftest import SDK_STRIPE_VERSION
 from tests.factories import PriceFactory, make_order
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -30,6 +38,14 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # Loaded at collection (the schema needs no database). schemathesis.pytest.from_fixture would
 # load it lazily, but schemathesis 4.32 reads a private attribute that pytest 9 no longer has.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+# For the stateful test: only the schema's own links, none that schemathesis would infer, so
+# the sequences it tries are the ones the API documents.
+linked_schema = schemathesis.openapi.from_wsgi(
+    "/api/schema/?format=json", application,
+    config=schemathesis.Config.from_dict(
+        {"phases": {"stateful": {"inference": {"algorithms": []}}}}),
+)
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +101,62 @@ def test_the_home_page_links_the_api_docs_which_work_offline(client):
     assert 'href="/api/docs/"' in home
     assert docs.status_code == 200
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs.content.decode()
+
+
+class LinkedCalls(linked_schema.as_state_machine()):
+    """Chains of calls along the schema's links, as the customer: every call carries the token,
+    every unsafe one a new Idempotency-Key (a retry is not what this explores) and the mobile
+    SDK's Stripe-Version; every answer must keep to the schema (CHECKS)."""
+
+    token = ""
+    price_id = 0
+
+    def before_call(self, case):
+        if (case.method.upper(), case.path) == ("POST", "/api/v1/orders/"):
+            # An order of a price that exists (generated ids never do), so the chains that
+            # start from a new order reach paying and canceling it; the stateless test sends
+            # the invalid bodies.
+            case.body = {"lines": [{"price": self.price_id, "quantity": 1}]}
+        headers = dict(case.headers or {})
+        if case.method.upper() in UNSAFE:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        if "Stripe-Version" in headers:
+            headers["Stripe-Version"] = SDK_STRIPE_VERSION
+        case.headers = headers
+
+    def get_call_kwargs(self, case):
+        return {"headers": {"Authorization": f"Token {self.token}"}}
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None)
+
+
+def test_the_schema_links_orders_payments_and_cards():
+    links = {
+        (operation["operationId"], name): link["operationId"]
+        for path in linked_schema.raw_schema["paths"].values() for operation in path.values()
+        for response in operation["responses"].values()
+        for name, link in response.get("links", {}).items()
+    }
+    assert links[("orders_create", "PayOrder")] == "orders_pay_create"
+    assert links[("orders_pay_create", "CancelOrder")] == "orders_cancel_create"
+    assert links[("payments_list", "GetPayment")] == "payments_retrieve"
+    assert links[("payment_methods_setup_create", "ListPaymentMethods")] == "payment_methods_list"
+
+
+@pytest.fixture
+def linked_calls(token, customer):
+    """LinkedCalls as the customer of `token`, with a price to order and a saved card."""
+    card_setup(user=customer, test_payment_method="pm_card_visa",
+               return_url="https://example.com/return", idempotency_key="setup:schema")
+    LinkedCalls.token = token
+    LinkedCalls.price_id = Plan.objects.get(slug="coffee-club").price_id
+    return LinkedCalls
+
+
+@pytest.mark.django_db
+def test_linked_calls_keep_to_the_schema(linked_calls):
+    linked_calls.run(settings=settings(
+        max_examples=8, stateful_step_count=6, derandomize=True, deadline=None,
+        phases=[Phase.generate], suppress_health_check=list(HealthCheck), database=None,
+    ))

@@ -27,6 +27,10 @@ TEST_PAYMENT_METHODS: tuple[TestPaymentMethod, ...] = (
     TestPaymentMethod("pm_card_chargeDeclinedExpiredCard", "Visa", "declined: expired card"),
     TestPaymentMethod("pm_card_chargeDeclinedIncorrectCvc", "Visa", "declined: incorrect CVC"),
     TestPaymentMethod("pm_card_authenticationRequired", "Visa", "3-D Secure authentication"),
+    TestPaymentMethod(
+        "pm_card_authenticationRequiredOnSetup", "Visa",
+        "3-D Secure authentication; once saved (a renewal), charged later without it",
+    ),
     TestPaymentMethod("pm_card_createDispute", "Visa", "succeeds, then disputed as fraudulent"),
     TestPaymentMethod("pm_card_refundFail", "Visa", "succeeds; refunds fail later"),
 )

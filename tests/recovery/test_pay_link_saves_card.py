@@ -153,3 +153,31 @@ def test_an_ordinary_order_does_not_save_the_card(sandbox, customer, customer_cl
     assert payment.status == "succeeded"
     assert not payment.stripe_object.get("setup_future_usage")
     assert not PaymentMethod.objects.exists()
+
+
+def test_a_card_authenticated_on_the_pay_link_pays_the_next_renewal_off_session(
+    sandbox, customer, plan, client, settings
+):
+    """3-D Secure on the pay link's checkout sets the card up for off-session payments (as
+    Stripe does with setup_future_usage): the next renewal charges it without the customer."""
+    settings.PAYDESK_RETURN_PAGE_STRIPE_INTERVAL = 0
+    with time_machine.travel(T0, tick=False) as traveller:
+        subscription, _, case, pay_url = failed_renewal(customer, plan)
+        client.force_login(customer)
+        checkout = client.get(pay_url).url
+        assert checkout == case.order.get_checkout_url()
+        to_3ds = client.post(checkout,
+                             {"payment_method": "pm_card_authenticationRequiredOnSetup"})
+        assert to_3ds.status_code == 303 and "/_sandbox/3ds/pi_" in to_3ds.url
+        completed = requests.post(to_3ds.url.rstrip("/") + "/complete", allow_redirects=False,
+                                  timeout=10)
+        back = completed.headers["Location"]
+        returned = client.get(back[back.index("/checkout/"):])
+        assert returned.templates[0].name == "payments/checkout_success.html"
+        subscription.refresh_from_db()
+        assert subscription.payment_method.last4 == "3155"
+
+        traveller.move_to(subscription.current_period_end + timedelta(seconds=1))
+        assert tasks.renewals_run_due() == 1
+        assert subscription.renewals.get(period=2).order.status == Order.Status.PAID
+        assert RecoveryCase.objects.count() == 1

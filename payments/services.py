@@ -1223,24 +1223,60 @@ def payment_charge_off_session(
     call; the first one also becomes the Payment's key.
 
     The outcome is applied like any other (a decline is recorded, not raised), so
-    payments.signals tells the apps built on payments what happened. Returns the payment."""
+    payments.signals tells the apps built on payments what happened. Returns the payment.
+
+    It is payment_off_session_prepare (in a transaction of its own, under the order's lock)
+    then payment_off_session_confirm; a caller with a transaction of its own before the charge
+    (recovery's attempt row) prepares inside it and saves a transaction."""
     if payment_method.detached_at is not None:
         raise PaymentError(PAYMENT_METHOD_DETACHED)
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if not order.is_payable():
-            raise PaymentError(ORDER_NOT_PAYABLE)
-        payment = payment_live_for(order=order)
-        if payment is None:
-            payment = Payment.objects.create(
-                order=order, customer_id=order.customer_id, amount=order.total_amount,
-                currency=order.currency, idempotency_key=idempotency_key,
-            )
-            _record(payment, PaymentEvent.Kind.REQUESTED, source="recovery",
-                    amount=payment.amount, reference=payment.idempotency_key)
+        payment = payment_off_session_prepare(order=order, idempotency_key=idempotency_key)
+    return payment_off_session_confirm(payment=payment, payment_method=payment_method,
+                                       idempotency_key=idempotency_key)
+
+
+def payment_off_session_prepare(*, order: Order, idempotency_key: str) -> Payment:
+    """The order's live payment for an off-session charge, made (with its `requested` ledger
+    row and `idempotency_key` as its key) if it has none. The caller holds the order's row lock
+    (locked before anything else of the order's, as everywhere in payments), in a transaction
+    that must commit before payment_off_session_confirm calls Stripe: the intent's metadata
+    names the payment, so a replayed key must find the same row."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("payment_off_session_prepare must run inside the caller's transaction")
+    if not order.is_payable():
+        raise PaymentError(ORDER_NOT_PAYABLE)
+    payment = payment_live_for(order=order)
+    if payment is None:
+        payment = Payment.objects.create(
+            order=order, customer_id=order.customer_id, amount=order.total_amount,
+            currency=order.currency, idempotency_key=idempotency_key,
+        )
+        # A payment made just now has no ledger yet: no need to look for this row first.
+        PaymentEvent.objects.create(payment=payment, kind=PaymentEvent.Kind.REQUESTED,
+                                    amount=payment.amount, reference=idempotency_key,
+                                    source="recovery")
+    payment.order = order
+    return payment
+
+
+def payment_off_session_confirm(
+    *, payment: Payment, payment_method: PaymentMethod, idempotency_key: str
+) -> Payment:
+    """Creates and confirms the PaymentIntent of a prepared (committed) payment off-session, or
+    confirms its live intent again, and applies the outcome under the order's and payment's
+    locks. `payment_method.customer` is read unless the caller fetched it already."""
+    if payment_method.detached_at is not None:
+        raise PaymentError(PAYMENT_METHOD_DETACHED)
     customer = payment_method.customer
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        # The order's id is known: lock it, then the payment (the order everywhere first), and
+        # keep it on the payment so receivers reading payment.order do not fetch it again.
+        order = (Order.objects.select_for_update(of=("self",)).select_related("customer")
+                 .get(pk=payment.order_id))
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        payment.order = order
         if payment.is_terminal() or payment.status == Payment.Status.PROCESSING:
             return payment
         try:

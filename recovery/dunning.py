@@ -85,14 +85,17 @@ def messages_queue(case: RecoveryCase, *, kind: str, attempt_number: int) -> lis
         subscription = case.subscription
         if case.policy.sms_enabled and subscription and subscription.phone and kind in SMS_KINDS:
             targets.append((DunningMessage.Channel.SMS, subscription.phone))
-    created = []
-    for channel, to in targets:
-        message, made = DunningMessage.objects.get_or_create(
-            case=case, kind=kind, attempt_number=attempt_number, channel=channel,
-            defaults={"to": to},
-        )
-        if made:
-            created.append(message)
+    if not targets:
+        return []
+    # The case's lock makes look-then-insert safe (the unique constraint stays the backstop),
+    # without get_or_create's savepoint per message.
+    made = set(DunningMessage.objects.filter(case=case, kind=kind, attempt_number=attempt_number)
+               .order_by().values_list("channel", flat=True))
+    created = DunningMessage.objects.bulk_create([
+        DunningMessage(case=case, kind=kind, attempt_number=attempt_number, channel=channel,
+                       to=to)
+        for channel, to in targets if channel not in made
+    ])
     if created:
         from recovery.tasks import dunning_deliver
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import logging
 import os
 import pstats
 import subprocess
@@ -121,7 +120,6 @@ def main() -> None:
         import django
 
         django.setup()
-        logging.getLogger("stripe").setLevel(logging.WARNING)  # as the bench's workers
         profile(args, sandbox_url)
     finally:
         stop(sandbox)

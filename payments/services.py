@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -1243,22 +1243,41 @@ def payment_off_session_prepare(*, order: Order, idempotency_key: str) -> Paymen
     (locked before anything else of the order's, as everywhere in payments), in a transaction
     that must commit before payment_off_session_confirm calls Stripe: the intent's metadata
     names the payment, so a replayed key must find the same row."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("payment_off_session_prepare must run inside the caller's transaction")
     if not order.is_payable():
         raise PaymentError(ORDER_NOT_PAYABLE)
-    payment = payment_live_for(order=order)
-    if payment is None:
-        payment = Payment.objects.create(
-            order=order, customer_id=order.customer_id, amount=order.total_amount,
-            currency=order.currency, idempotency_key=idempotency_key,
-        )
-        # A payment made just now has no ledger yet: no need to look for this row first.
-        PaymentEvent.objects.create(payment=payment, kind=PaymentEvent.Kind.REQUESTED,
-                                    amount=payment.amount, reference=idempotency_key,
-                                    source="recovery")
-    payment.order = order
-    return payment
+    return payments_off_session_prepare(orders=[order],
+                                        idempotency_keys={order.pk: idempotency_key})[order.pk]
+
+
+def payments_off_session_prepare(
+    *, orders: Sequence[Order], idempotency_keys: Mapping[int, str]
+) -> dict[int, Payment]:
+    """payment_off_session_prepare for several orders at once (a batch of recovery retries), in
+    three queries whatever their number: the live payments, then the new ones and their ledger
+    rows in one INSERT each. Orders that cannot be paid are left out. Returns the payments by
+    order id, each with its (locked) order on it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("payments_off_session_prepare must run inside the caller's transaction")
+    payable = {order.pk: order for order in orders if order.is_payable()}
+    if not payable:
+        return {}
+    live = {payment.order_id: payment for payment in
+            Payment.objects.filter(order_id__in=payable).exclude(status=Payment.Status.CANCELED)}
+    made = Payment.objects.bulk_create([
+        Payment(order=order, customer_id=order.customer_id, amount=order.total_amount,
+                currency=order.currency, idempotency_key=idempotency_keys[order.pk])
+        for order in payable.values() if order.pk not in live
+    ])
+    # Payments made just now have no ledger yet: no need to look for these rows first.
+    PaymentEvent.objects.bulk_create([
+        PaymentEvent(payment=payment, kind=PaymentEvent.Kind.REQUESTED, amount=payment.amount,
+                     reference=payment.idempotency_key, source="recovery")
+        for payment in made
+    ])
+    live.update((payment.order_id, payment) for payment in made)
+    for order_id, payment in live.items():
+        payment.order = payable[order_id]
+    return live
 
 
 def payment_off_session_confirm(

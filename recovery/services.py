@@ -33,6 +33,7 @@ from payments.services import (
     payment_method_save,
     payment_off_session_confirm,
     payment_off_session_prepare,
+    payments_off_session_prepare,
     setup_intent_start,
 )
 from recovery import dunning, policy
@@ -576,21 +577,126 @@ def case_run(*, case_id: int, now: datetime,
                                                   idempotency_key=attempt.idempotency_key)
         except PaymentError as exc:  # the order is paid or canceled meanwhile
             refused = exc
+    _retry_charge(case_id=case.pk, attempt=attempt, payment=payment, card=card, now=now,
+                  refused=refused)
+    return "retried"
+
+
+def _retry_charge(*, case_id: int, attempt: RecoveryAttempt, payment: Payment | None,
+                  card: PaymentMethod, now: datetime, refused: Exception | None = None) -> None:
+    """The charge of a committed attempt; its outcome comes through payments' signals. Without
+    an answer (or refused before Stripe), the attempt is an error and the case scheduled on."""
     try:
         if refused is not None:
             raise refused
         payment_off_session_confirm(payment=payment, payment_method=card,
                                     idempotency_key=attempt.idempotency_key)
     except (PaymentError, gateway.GatewayError) as exc:
-        logger.warning("case %s: attempt %s has no answer: %s", case.pk, attempt.number, exc)
+        logger.warning("case %s: attempt %s has no answer: %s", case_id, attempt.number, exc)
         with transaction.atomic():
-            case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+            case = RecoveryCase.objects.select_for_update().get(pk=case_id)
             RecoveryAttempt.objects.filter(pk=attempt.pk,
                                            outcome=RecoveryAttempt.Outcome.PENDING).update(
                 outcome=RecoveryAttempt.Outcome.ERROR, failure_code="processing_error")
             if case.status == RecoveryCase.Status.OPEN and not case.next_action:
                 _schedule_next(case, failed_at=now, now=now)
-    return "retried"
+
+
+def cases_run(*, case_ids: list[int], now: datetime) -> int:
+    """Runs claimed cases (beat's batch): plain retries start together, in one transaction of
+    about ten queries whatever their number (orders, cases and capped cards locked, attempts,
+    payments and their ledger rows inserted at once), then each is charged as case_run charges
+    it. Any other case (an end of schedule, no usable card, a network cap, a charge to replay,
+    an order paid meanwhile) is run by case_run alone. Returns how many cases were run."""
+    started, alone = _retries_start(case_ids=case_ids, now=now)
+    for case, attempt, payment in started:
+        _retry_charge(case_id=case.pk, attempt=attempt, payment=payment,
+                      card=case.subscription.payment_method, now=now)
+    for case_id in alone:
+        case_run(case_id=case_id, now=now)
+    return len(case_ids)
+
+
+def _retries_start(*, case_ids: list[int], now: datetime
+                   ) -> tuple[list[tuple[RecoveryCase, RecoveryAttempt, Payment]], list[int]]:
+    """case_run's first transaction for the plain retries among `case_ids`: (case, attempt,
+    payment) of each retry started, and the ids left for case_run."""
+    with transaction.atomic():
+        # Orders first, then cases, then cards, as case_run (and payments' receivers) lock them;
+        # by id, so two batches never wait on each other in opposite orders.
+        orders = {order.pk: order for order in
+                  Order.objects.select_for_update(of=("self",)).select_related("customer",
+                                                                                "renewal")
+                  .filter(recovery_case__pk__in=case_ids).order_by("pk")}
+        cases = list(RecoveryCase.objects.select_for_update(of=("self",)).select_related(
+            "subscription__payment_method__customer", "policy")
+            .filter(pk__in=case_ids).order_by("pk"))
+        # Each case's last attempt (a case has a handful: all of them is one simple query).
+        last = {attempt.case_id: attempt for attempt in
+                RecoveryAttempt.objects.filter(case_id__in=case_ids).order_by("case_id", "number")}
+        plain = []
+        for case in cases:
+            case.order = orders[case.order_id]
+            card = case.subscription.payment_method if case.subscription else None
+            previous = last.get(case.pk)
+            if (case.status == RecoveryCase.Status.OPEN
+                    and case.next_action == RecoveryCase.NextAction.RETRY
+                    and card is not None and card.detached_at is None
+                    and case.order.is_payable()
+                    and (previous is None or previous.outcome != RecoveryAttempt.Outcome.ERROR)):
+                plain.append(case)
+        plain = _within_network_caps(plain, now=now)
+        attempts = RecoveryAttempt.objects.bulk_create([
+            RecoveryAttempt(
+                case=case, number=(last[case.pk].number if case.pk in last else 0) + 1,
+                trigger=RecoveryAttempt.Trigger.SCHEDULE,
+                idempotency_key=f"renewal:{case.subscription_id}:{case.order.renewal.period}:"
+                                f"{(last[case.pk].number if case.pk in last else 0) + 1}",
+                payment_method=case.subscription.payment_method,
+                card_brand=case.subscription.payment_method.brand,
+                card_fingerprint=_card_identity(case.subscription.payment_method),
+                attempted_at=now,
+            )
+            for case in plain
+        ])
+        RecoveryCase.objects.filter(pk__in=[case.pk for case in plain]).update(
+            next_action=RecoveryCase.NextAction.NONE, next_action_at=None)
+        payments = payments_off_session_prepare(
+            orders=[case.order for case in plain],
+            idempotency_keys={case.order_id: attempt.idempotency_key
+                              for case, attempt in zip(plain, attempts, strict=True)})
+    started = [(case, attempt, payments[case.order_id])
+               for case, attempt in zip(plain, attempts, strict=True)]
+    chosen = {case.pk for case in plain}
+    return started, [case_id for case_id in case_ids if case_id not in chosen]
+
+
+def _within_network_caps(cases: list[RecoveryCase], *, now: datetime) -> list[RecoveryCase]:
+    """The cases whose card's network cap allows a retry now, counting the retries this batch
+    makes before each; their cards are locked (capped brands only), as case_run locks one."""
+    capped = [case for case in cases
+              if policy.has_network_cap(case.subscription.payment_method.brand)]
+    if not capped:
+        return cases
+    cards = sorted({case.subscription.payment_method.pk for case in capped})
+    list(PaymentMethod.objects.select_for_update().filter(pk__in=cards).order_by("pk")
+         .values_list("pk", flat=True))
+    retries: dict[str, list[datetime]] = {}
+    identities = {_card_identity(case.subscription.payment_method) for case in capped} - {""}
+    for identity, at in (RecoveryAttempt.objects
+                         .filter(card_fingerprint__in=identities, number__gt=1)
+                         .order_by().values_list("card_fingerprint", "attempted_at")):
+        retries.setdefault(identity, []).append(at)
+    allowed = []
+    for case in cases:
+        card = case.subscription.payment_method
+        identity = _card_identity(card)
+        if policy.has_network_cap(card.brand) and identity:
+            if policy.capped(card.brand, at=now, retries_on_card=retries.get(identity, [])) > now:
+                continue  # case_run defers it
+            retries.setdefault(identity, []).append(now)
+        allowed.append(case)
+    return allowed
 
 
 def case_expire(*, case: RecoveryCase, now: datetime) -> None:

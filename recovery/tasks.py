@@ -39,9 +39,7 @@ def recoveries_run_due() -> int:
         ids = services.cases_claim_due(now=now)
         if not ids:
             break
-        for case_id in ids:
-            services.case_run(case_id=case_id, now=now)
-            ran += 1
+        ran += services.cases_run(case_ids=ids, now=now)
     dunning.messages_deliver_pending(now=clock.now())
     return ran
 

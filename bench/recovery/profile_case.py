@@ -166,9 +166,7 @@ def profile(args, sandbox_url: str) -> None:
                                                                limit - ran))
             if not ids:
                 break
-            for case_id in ids:
-                services.case_run(case_id=case_id, now=now)
-                ran += 1
+            ran += services.cases_run(case_ids=ids, now=now)
         sent = 0
         for message_id in DunningMessage.objects.filter(status="pending").values_list(
                 "pk", flat=True):

@@ -1,0 +1,66 @@
+"""Beat's batch (services.cases_run): plain retries start together in one transaction whose
+queries do not grow with the batch, network caps count the retries the batch itself makes, and
+any other case is left to case_run."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from recovery import services
+from recovery.models import RecoveryAttempt, RecoveryCase
+from tests.support.due_cases import GOOD_CARD, due_cases_create
+
+pytestmark = pytest.mark.django_db
+
+
+def start_queries(*, customer, plan, sandbox, cases: int) -> int:
+    """Queries of the batch's first transaction (up to the first call to the sandbox)."""
+    made = due_cases_create(user=customer, plan=plan, test_cards=[GOOD_CARD] * cases,
+                            sandbox_url=sandbox.url, now=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        started, alone = services._retries_start(case_ids=[c.pk for c in made],
+                                                 now=timezone.now())
+    assert (len(started), alone) == (cases, [])
+    return len(queries)
+
+
+def test_a_batch_starts_its_retries_in_the_same_queries_for_one_case_or_ten(
+    sandbox, customer, plan
+):
+    # A savepoint (2), orders, cases, attempts, cards locked, their retries, attempts inserted,
+    # cases updated, live payments, payments and their ledger rows inserted.
+    assert start_queries(customer=customer, plan=plan, sandbox=sandbox, cases=1) == 12
+    plan.slug = "again"
+    assert start_queries(customer=customer, plan=plan, sandbox=sandbox, cases=10) == 12
+
+
+def test_a_network_cap_counts_the_retries_of_the_batch_itself(sandbox, customer, plan):
+    """Visa: 15 retries in 30 days per card. With 14 made, two due cases on the same card in
+    one batch: one is retried, the other waits for the window, as case_run alone would."""
+    now = timezone.now()
+    first, second, past = due_cases_create(user=customer, plan=plan, test_cards=[GOOD_CARD] * 3,
+                                           sandbox_url=sandbox.url, now=now)
+    card = first.subscription.payment_method
+    second.subscription.payment_method = card
+    second.subscription.save(update_fields=["payment_method"])
+    RecoveryCase.objects.filter(pk=past.pk).update(status=RecoveryCase.Status.LOST,
+                                                   next_action="", next_action_at=None)
+    RecoveryAttempt.objects.bulk_create([
+        RecoveryAttempt(case=past, number=n, trigger="schedule", idempotency_key=f"past:{n}",
+                        payment_method=card, card_brand="visa",
+                        card_fingerprint=card.fingerprint,
+                        attempted_at=now - timedelta(days=20, hours=n))
+        for n in range(2, 16)
+    ])
+
+    assert services.cases_run(case_ids=[first.pk, second.pk], now=now) == 2
+
+    retried = RecoveryAttempt.objects.filter(case__in=[first, second], number=2)
+    assert retried.count() == 1
+    waiting = RecoveryCase.objects.get(pk=({first.pk, second.pk}
+                                           - {retried.get().case_id}).pop())
+    assert waiting.next_action == RecoveryCase.NextAction.RETRY
+    assert waiting.next_action_at > now + timedelta(days=9)  # the oldest leaves the window

@@ -48,7 +48,9 @@ from bench.common import (
     database_recreate,
     free_port,
     machine,
+    machine_cpu,
     postgres_urls,
+    process_cpu,
     production_env,
     results_write,
     start,
@@ -74,28 +76,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", type=Path)
     return parser.parse_args()
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its live descendants (Linux /proc)."""
-    total = 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += process_cpu(int(child))
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return total
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, every process's (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    ticks = os.sysconf("SC_CLK_TCK")
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / ticks, sum(values) / ticks
 
 
 def sandbox_requests(url: str) -> dict[str, int]:

@@ -48,7 +48,12 @@ def order_refresh_status(*, order: Order) -> Order:
 
     It lives with payments, not orders: the status follows Payment's states, and orders imports
     nothing of payments (DESIGN.md, "Apps depend one way")."""
-    payments = list(order.payments.all())
+    return _order_status_apply(order, list(order.payments.all()))
+
+
+def _order_status_apply(order: Order, payments: list[Payment]) -> Order:
+    """order_refresh_status given the order's payments (all of them, or its live one alone:
+    canceled payments change nothing while one is live)."""
     paid_at_before = order.paid_at
     succeeded = next((p for p in payments if p.status == Payment.Status.SUCCEEDED), None)
     live = next((p for p in payments if p.status != Payment.Status.CANCELED), None)
@@ -402,7 +407,12 @@ def _apply_intent(
             **log,
         )
     payment.save(update_fields=_INTENT_FIELDS)
-    order_refresh_status(order=order)
+    if payment.status == Payment.Status.CANCELED:
+        order_refresh_status(order=order)
+    else:
+        # The order's one live payment (payment_one_live_intent_per_order): the others are
+        # canceled and change nothing, so they need not be read.
+        _order_status_apply(order, [payment])
     if succeeded_now:
         signals.payment_succeeded.send(sender=Payment, payment=payment)
     elif failed_now:

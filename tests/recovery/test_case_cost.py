@@ -17,13 +17,13 @@ pytestmark = pytest.mark.django_db
 
 # The attempt's transaction: order and case locked, the card locked and its retries read for
 # Visa's cap, the last attempt, the new one, the case, the payment and its `requested` row (10).
-# The outcome's: order and payment locked, the ledger, the payment, the order's payments and
-# status (7 for a success, 6 for a failure: its ledger row has no reference to look for), then
-# the receivers: recovery's and the receipt's (4 + 4), or recovery's next slot and its dunning
+# The outcome's: order and payment locked, the ledger, the payment, the order's status (6 for a
+# success, 5 for a failure: its ledger row has no reference to look for first), then the
+# receivers: recovery's and the receipt's (4 + 4), or recovery's next slot and its dunning
 # message (7). Plus the 2 transactions' savepoints here (2 statements each); and this success
 # takes the year's first receipt number, which makes the series' row (2 more, once a year).
-SUCCEEDED_QUERIES = 10 + 7 + 8 + 4 + 2
-FAILED_AGAIN_QUERIES = 10 + 6 + 7 + 4
+SUCCEEDED_QUERIES = 10 + 6 + 8 + 4 + 2
+FAILED_AGAIN_QUERIES = 10 + 5 + 7 + 4
 
 
 def due_case(*, customer, plan, sandbox, card: str) -> RecoveryCase:

@@ -609,11 +609,20 @@ def cases_run(*, case_ids: list[int], now: datetime) -> int:
     it. Any other case (an end of schedule, no usable card, a network cap, a charge to replay,
     an order paid meanwhile) is run by case_run alone. Returns how many cases were run."""
     started, alone = _retries_start(case_ids=case_ids, now=now)
+    failures = []
     for case, attempt, payment in started:
-        _retry_charge(case_id=case.pk, attempt=attempt, payment=payment,
-                      card=case.subscription.payment_method, now=now)
+        try:
+            _retry_charge(case_id=case.pk, attempt=attempt, payment=payment,
+                          card=case.subscription.payment_method, now=now)
+        except Exception as exc:
+            # The batch's other retries are committed already: one case's failure must not
+            # leave them uncharged. Charge them all, run the rest, then fail the task.
+            logger.exception("case %s: attempt %s failed", case.pk, attempt.number)
+            failures.append(exc)
     for case_id in alone:
         case_run(case_id=case_id, now=now)
+    if failures:
+        raise failures[0]
     return len(case_ids)
 
 

@@ -64,3 +64,30 @@ def test_a_network_cap_counts_the_retries_of_the_batch_itself(sandbox, customer,
                                            - {retried.get().case_id}).pop())
     assert waiting.next_action == RecoveryCase.NextAction.RETRY
     assert waiting.next_action_at > now + timedelta(days=9)  # the oldest leaves the window
+
+
+def test_one_retry_that_breaks_does_not_leave_the_batchs_others_uncharged(
+    sandbox, customer, plan, monkeypatch
+):
+    """The batch's attempts are committed before any charge: a bug in one case's charge is
+    raised after the others are charged, not instead of charging them."""
+    cases = due_cases_create(user=customer, plan=plan, test_cards=[GOOD_CARD] * 3,
+                             sandbox_url=sandbox.url, now=timezone.now())
+    confirm = services.payment_off_session_confirm
+    calls = []
+
+    def breaks_first(**kwargs):
+        calls.append(kwargs["payment"].order_id)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in one case")
+        return confirm(**kwargs)
+
+    monkeypatch.setattr(services, "payment_off_session_confirm", breaks_first)
+
+    with pytest.raises(RuntimeError, match="a bug in one case"):
+        services.cases_run(case_ids=[c.pk for c in cases], now=timezone.now())
+
+    assert len(calls) == 3
+    statuses = sorted(RecoveryCase.objects.filter(pk__in=[c.pk for c in cases])
+                      .values_list("status", flat=True))
+    assert statuses == ["open", "recovered", "recovered"]

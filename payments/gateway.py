@@ -322,7 +322,7 @@ def _post_plain(path: str, *, params: dict[str, Any], idempotency_key: str) -> d
     its retries, time budget and errors are the SDK's, as for any other call."""
     response = _call(client().raw_request, "post", path, **params,
                      idempotency_key=idempotency_key)
-    return json.loads(response.body)
+    return response.data  # the SDK parsed the body once already
 
 
 def _call(fn, *args, **kwargs):

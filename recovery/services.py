@@ -607,20 +607,22 @@ def cases_run(*, case_ids: list[int], now: datetime) -> int:
     about ten queries whatever their number (orders, cases and capped cards locked, attempts,
     payments and their ledger rows inserted at once), then each is charged as case_run charges
     it. Any other case (an end of schedule, no usable card, a network cap, a charge to replay,
-    an order paid meanwhile) is run by case_run alone. Returns how many cases were run."""
+    an order paid meanwhile) is run by case_run alone. The dunning messages the batch queues
+    are sent by one task after it. Returns how many cases were run."""
     started, alone = _retries_start(case_ids=case_ids, now=now)
     failures = []
-    for case, attempt, payment in started:
-        try:
-            _retry_charge(case_id=case.pk, attempt=attempt, payment=payment,
-                          card=case.subscription.payment_method, now=now)
-        except Exception as exc:
-            # The batch's other retries are committed already: one case's failure must not
-            # leave them uncharged. Charge them all, run the rest, then fail the task.
-            logger.exception("case %s: attempt %s failed", case.pk, attempt.number)
-            failures.append(exc)
-    for case_id in alone:
-        case_run(case_id=case_id, now=now)
+    with dunning.deliveries_batched():  # one task for the batch's e-mails, not one each
+        for case, attempt, payment in started:
+            try:
+                _retry_charge(case_id=case.pk, attempt=attempt, payment=payment,
+                              card=case.subscription.payment_method, now=now)
+            except Exception as exc:
+                # The batch's other retries are committed already: one case's failure must not
+                # leave them uncharged. Charge them all, run the rest, then fail the task.
+                logger.exception("case %s: attempt %s failed", case.pk, attempt.number)
+                failures.append(exc)
+        for case_id in alone:
+            case_run(case_id=case_id, now=now)
     if failures:
         raise failures[0]
     return len(case_ids)

@@ -48,3 +48,9 @@ def recoveries_run_due() -> int:
 def dunning_deliver(message_id: int) -> bool:
     """Sends one dunning message (at most once, whatever runs it twice)."""
     return dunning.message_deliver(message_id=message_id, now=clock.now())
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def dunning_deliver_many(message_ids: list[int]) -> int:
+    """Sends a batch's messages, each at most once; returns how many this run sent."""
+    return sum(dunning.message_deliver(message_id=i, now=clock.now()) for i in message_ids)

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from recovery import services
-from recovery.models import RecoveryAttempt, RecoveryCase
-from tests.support.due_cases import GOOD_CARD, due_cases_create
+from recovery import services, tasks
+from recovery.models import DunningMessage, RecoveryAttempt, RecoveryCase
+from tests.support.due_cases import FAILING_CARD, GOOD_CARD, due_cases_create
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,24 @@ def test_one_retry_that_breaks_does_not_leave_the_batchs_others_uncharged(
     statuses = sorted(RecoveryCase.objects.filter(pk__in=[c.pk for c in cases])
                       .values_list("status", flat=True))
     assert statuses == ["open", "recovered", "recovered"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batchs_dunning_emails_go_to_one_task_and_a_lone_cases_to_its_own(
+    sandbox, customer, plan, monkeypatch
+):
+    """Committed for real (a transactional test): on-commit callbacks run as in a worker."""
+    sent_alone, sent_batched = [], []
+    monkeypatch.setattr(tasks.dunning_deliver, "delay", sent_alone.append)
+    monkeypatch.setattr(tasks.dunning_deliver_many, "delay", sent_batched.append)
+    cases = due_cases_create(user=customer, plan=plan,
+                             test_cards=[FAILING_CARD, GOOD_CARD, FAILING_CARD, FAILING_CARD],
+                             sandbox_url=sandbox.url, now=timezone.now())
+
+    services.cases_run(case_ids=[c.pk for c in cases[:3]], now=timezone.now())
+    services.case_run(case_id=cases[3].pk, now=timezone.now())
+
+    batch_messages = set(DunningMessage.objects.filter(case__in=[cases[0], cases[2]])
+                         .values_list("pk", flat=True))
+    assert [set(ids) for ids in sent_batched] == [batch_messages]
+    assert sent_alone == [DunningMessage.objects.get(case=cases[3]).pk]

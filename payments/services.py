@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -48,7 +48,12 @@ def order_refresh_status(*, order: Order) -> Order:
 
     It lives with payments, not orders: the status follows Payment's states, and orders imports
     nothing of payments (DESIGN.md, "Apps depend one way")."""
-    payments = list(order.payments.all())
+    return _order_status_apply(order, list(order.payments.all()))
+
+
+def _order_status_apply(order: Order, payments: list[Payment]) -> Order:
+    """order_refresh_status given the order's payments (all of them, or its live one alone:
+    canceled payments change nothing while one is live)."""
     paid_at_before = order.paid_at
     succeeded = next((p for p in payments if p.status == Payment.Status.SUCCEEDED), None)
     live = next((p for p in payments if p.status != Payment.Status.CANCELED), None)
@@ -402,7 +407,12 @@ def _apply_intent(
             **log,
         )
     payment.save(update_fields=_INTENT_FIELDS)
-    order_refresh_status(order=order)
+    if payment.status == Payment.Status.CANCELED:
+        order_refresh_status(order=order)
+    else:
+        # The order's one live payment (payment_one_live_intent_per_order): the others are
+        # canceled and change nothing, so they need not be read.
+        _order_status_apply(order, [payment])
     if succeeded_now:
         signals.payment_succeeded.send(sender=Payment, payment=payment)
     elif failed_now:
@@ -1233,24 +1243,79 @@ def payment_charge_off_session(
     call; the first one also becomes the Payment's key.
 
     The outcome is applied like any other (a decline is recorded, not raised), so
-    payments.signals tells the apps built on payments what happened. Returns the payment."""
+    payments.signals tells the apps built on payments what happened. Returns the payment.
+
+    It is payment_off_session_prepare (in a transaction of its own, under the order's lock)
+    then payment_off_session_confirm; a caller with a transaction of its own before the charge
+    (recovery's attempt row) prepares inside it and saves a transaction."""
     if payment_method.detached_at is not None:
         raise PaymentError(PAYMENT_METHOD_DETACHED)
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if not order.is_payable():
-            raise PaymentError(ORDER_NOT_PAYABLE)
-        payment = payment_live_for(order=order)
-        if payment is None:
-            payment = Payment.objects.create(
-                order=order, customer_id=order.customer_id, amount=order.total_amount,
-                currency=order.currency, idempotency_key=idempotency_key,
-            )
-            _record(payment, PaymentEvent.Kind.REQUESTED, source="recovery",
-                    amount=payment.amount, reference=payment.idempotency_key)
+        payment = payment_off_session_prepare(order=order, idempotency_key=idempotency_key)
+    return payment_off_session_confirm(payment=payment, payment_method=payment_method,
+                                       idempotency_key=idempotency_key)
+
+
+def payment_off_session_prepare(*, order: Order, idempotency_key: str) -> Payment:
+    """The order's live payment for an off-session charge, made (with its `requested` ledger
+    row and `idempotency_key` as its key) if it has none. The caller holds the order's row lock
+    (locked before anything else of the order's, as everywhere in payments), in a transaction
+    that must commit before payment_off_session_confirm calls Stripe: the intent's metadata
+    names the payment, so a replayed key must find the same row."""
+    if not order.is_payable():
+        raise PaymentError(ORDER_NOT_PAYABLE)
+    return payments_off_session_prepare(orders=[order],
+                                        idempotency_keys={order.pk: idempotency_key})[order.pk]
+
+
+def payments_off_session_prepare(
+    *, orders: Sequence[Order], idempotency_keys: Mapping[int, str]
+) -> dict[int, Payment]:
+    """payment_off_session_prepare for several orders at once (a batch of recovery retries), in
+    three queries whatever their number: the live payments, then the new ones and their ledger
+    rows in one INSERT each. Orders that cannot be paid are left out. Returns the payments by
+    order id, each with its (locked) order on it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("payments_off_session_prepare must run inside the caller's transaction")
+    payable = {order.pk: order for order in orders if order.is_payable()}
+    if not payable:
+        return {}
+    live = {payment.order_id: payment for payment in
+            Payment.objects.filter(order_id__in=payable).exclude(status=Payment.Status.CANCELED)}
+    made = Payment.objects.bulk_create([
+        Payment(order=order, customer_id=order.customer_id, amount=order.total_amount,
+                currency=order.currency, idempotency_key=idempotency_keys[order.pk])
+        for order in payable.values() if order.pk not in live
+    ])
+    # Payments made just now have no ledger yet: no need to look for these rows first.
+    PaymentEvent.objects.bulk_create([
+        PaymentEvent(payment=payment, kind=PaymentEvent.Kind.REQUESTED, amount=payment.amount,
+                     reference=payment.idempotency_key, source="recovery")
+        for payment in made
+    ])
+    live.update((payment.order_id, payment) for payment in made)
+    for order_id, payment in live.items():
+        payment.order = payable[order_id]
+    return live
+
+
+def payment_off_session_confirm(
+    *, payment: Payment, payment_method: PaymentMethod, idempotency_key: str
+) -> Payment:
+    """Creates and confirms the PaymentIntent of a prepared (committed) payment off-session, or
+    confirms its live intent again, and applies the outcome under the order's and payment's
+    locks. `payment_method.customer` is read unless the caller fetched it already."""
+    if payment_method.detached_at is not None:
+        raise PaymentError(PAYMENT_METHOD_DETACHED)
     customer = payment_method.customer
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        # The order's id is known: lock it, then the payment (the order everywhere first), and
+        # keep it on the payment so receivers reading payment.order do not fetch it again.
+        order = (Order.objects.select_for_update(of=("self",)).select_related("customer")
+                 .get(pk=payment.order_id))
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        payment.order = order
         if payment.is_terminal() or payment.status == Payment.Status.PROCESSING:
             return payment
         try:

@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -44,17 +44,31 @@ Document = Receipt | CreditNote
 def number_allocate(*, series: str, year: int) -> tuple[int, str]:
     """The next number of a series for a year, e.g. (1, "R-2026-000001"). Must run inside the
     transaction that stores the document: the series row stays locked until it commits, so
-    concurrent issues wait their turn, and a rollback gives the number back (no gap)."""
+    concurrent issues wait their turn, and a rollback gives the number back (no gap).
+
+    One statement takes the row's lock and the number (UPDATE ... RETURNING); the series' row
+    is made the first time only."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("number_allocate must run inside the issuing transaction")
-    DocumentSequence.objects.bulk_create(
-        [DocumentSequence(series=series, year=year)], ignore_conflicts=True
-    )
-    sequence = DocumentSequence.objects.select_for_update().get(series=series, year=year)
-    sequence.last_number = F("last_number") + 1
-    sequence.save(update_fields=["last_number"])
-    sequence.refresh_from_db(fields=["last_number"])
-    return sequence.last_number, f"{series}-{year}-{sequence.last_number:06d}"
+    number = _sequence_next(series=series, year=year)
+    if number is None:
+        DocumentSequence.objects.bulk_create(
+            [DocumentSequence(series=series, year=year)], ignore_conflicts=True
+        )
+        number = _sequence_next(series=series, year=year)
+    return number, f"{series}-{year}-{number:06d}"
+
+
+def _sequence_next(*, series: str, year: int) -> int | None:
+    table = connection.ops.quote_name(DocumentSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_number = last_number + 1"  # noqa: S608 (the model's table)
+            " WHERE series = %s AND year = %s RETURNING last_number",
+            [series, year],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 # --- What a document says ------------------------------------------------------------------------
@@ -111,7 +125,8 @@ def receipt_issue(*, payment: Payment, now: datetime | None = None) -> Receipt:
     if existing is not None:
         return existing
     now = now or timezone.now()
-    with transaction.atomic():
+    # No savepoint: inside the payment's transaction, a failure here fails the payment's too.
+    with transaction.atomic(savepoint=False):
         sequence, number = number_allocate(series=Receipt.SERIES, year=now.year)
         lines = _lines(payment)
         receipt = Receipt.objects.create(

@@ -9,6 +9,9 @@ transaction that decides it (so deciding twice creates it once). Delivery claims
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -85,20 +88,54 @@ def messages_queue(case: RecoveryCase, *, kind: str, attempt_number: int) -> lis
         subscription = case.subscription
         if case.policy.sms_enabled and subscription and subscription.phone and kind in SMS_KINDS:
             targets.append((DunningMessage.Channel.SMS, subscription.phone))
-    created = []
-    for channel, to in targets:
-        message, made = DunningMessage.objects.get_or_create(
-            case=case, kind=kind, attempt_number=attempt_number, channel=channel,
-            defaults={"to": to},
-        )
-        if made:
-            created.append(message)
+    if not targets:
+        return []
+    # The case's lock makes look-then-insert safe (the unique constraint stays the backstop),
+    # without get_or_create's savepoint per message.
+    made = set(DunningMessage.objects.filter(case=case, kind=kind, attempt_number=attempt_number)
+               .order_by().values_list("channel", flat=True))
+    created = DunningMessage.objects.bulk_create([
+        DunningMessage(case=case, kind=kind, attempt_number=attempt_number, channel=channel,
+                       to=to)
+        for channel, to in targets if channel not in made
+    ])
     if created:
-        from recovery.tasks import dunning_deliver
-
         ids = [m.pk for m in created]
-        transaction.on_commit(lambda: [dunning_deliver.delay(i) for i in ids])
+        transaction.on_commit(lambda: _deliver_after_commit(ids))
     return created
+
+
+# The messages committed while beat's batch of cases runs (deliveries_batched), or None outside
+# one. Scoped to the block, not the process: it decides nothing once the block ends.
+_batched: ContextVar[list[int] | None] = ContextVar("dunning_batched", default=None)
+
+
+@contextmanager
+def deliveries_batched() -> Iterator[None]:
+    """Inside the block, messages queued and committed are sent by one task when it ends (a
+    batch of cases), not by one task each. A crash before the end leaves them pending, sent by
+    messages_deliver_pending as if their task had been lost."""
+    batch: list[int] = []
+    token = _batched.set(batch)
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+        if batch:
+            from recovery.tasks import dunning_deliver_many
+
+            dunning_deliver_many.delay(batch)
+
+
+def _deliver_after_commit(ids: list[int]) -> None:
+    batch = _batched.get()
+    if batch is not None:
+        batch.extend(ids)
+        return
+    from recovery.tasks import dunning_deliver
+
+    for message_id in ids:
+        dunning_deliver.delay(message_id)
 
 
 def message_context(message: DunningMessage, *, now: datetime) -> dict:

@@ -107,6 +107,11 @@ def is_last_retry(rules: Rules, *, opened_at: datetime, at: datetime) -> bool:
     return not any(opened_at + timedelta(hours=h) > at for h in rules.retry_hours)
 
 
+def has_network_cap(brand: str) -> bool:
+    """Whether retries on a card of `brand` are capped by its network."""
+    return (brand or "").lower() in NETWORK_CAPS
+
+
 def capped(brand: str, *, at: datetime, retries_on_card: Iterable[datetime]) -> datetime:
     """The first moment at or after `at` when one more retry on a card of `brand` keeps every
     window of its network's cap within the limit, given the retries already made or planned

@@ -10,14 +10,20 @@ from recovery.models import RecoveryCase, Renewal
 
 
 def renewal_failed(sender, payment, **kwargs) -> None:
-    renewal = Renewal.objects.filter(order_id=payment.order_id).select_related(
-        "subscription__payment_method", "order").first()
-    if renewal is None:
-        return
     now = clock.now()
-    case = services.case_open(renewal=renewal, payment=payment, now=now)
-    case = RecoveryCase.objects.select_for_update().select_related("policy", "order").get(
-        pk=case.pk)
+    # A retry's failure: the case is open already (only renewals open cases), one query.
+    case = (RecoveryCase.objects.select_for_update(of=("self",))
+            .select_related("policy", "subscription").filter(order_id=payment.order_id).first())
+    if case is None:
+        renewal = Renewal.objects.filter(order_id=payment.order_id).select_related(
+            "subscription__payment_method", "order").first()
+        if renewal is None:
+            return
+        case = services.case_open(renewal=renewal, payment=payment, now=now)
+        case = RecoveryCase.objects.select_for_update().select_related("policy", "order").get(
+            pk=case.pk)
+    else:
+        case.order = payment.order  # payments' off-session charge has it (and its customer)
     services.case_record_failure(case=case, payment=payment, now=now)
 
 

@@ -22,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from orders.models import Order
 from orders.services import order_create
 from payments import gateway
 from payments.models import Payment, PaymentMethod
@@ -31,6 +32,9 @@ from payments.services import (
     payment_charge_off_session,
     payment_method_save,
     payment_method_save_from_payment,
+    payment_off_session_confirm,
+    payment_off_session_prepare,
+    payments_off_session_prepare,
     setup_intent_start,
 )
 from recovery import dunning, policy
@@ -387,10 +391,13 @@ def case_record_failure(*, case: RecoveryCase, payment: Payment, now: datetime) 
     """Applies a failed charge to its case (locked by the caller): the attempt's outcome, then
     what comes next by the policy, then the dunning messages. A failure that is no attempt of
     ours (the customer paying on the pay link with a card that failed) changes nothing."""
-    attempt = case.attempts.filter(
-        outcome__in=(RecoveryAttempt.Outcome.PENDING, RecoveryAttempt.Outcome.ERROR)
-    ).order_by("-number").first()
-    if attempt is None or not case.is_open():
+    if not case.is_open():
+        return
+    # Every attempt at once: the one to record, and the history the schedule reads.
+    attempts = list(case.attempts.order_by("number"))
+    attempt = next((a for a in reversed(attempts) if a.outcome in (
+        RecoveryAttempt.Outcome.PENDING, RecoveryAttempt.Outcome.ERROR)), None)
+    if attempt is None:
         return
     attempt.outcome = RecoveryAttempt.Outcome.FAILED
     attempt.failure_code = payment.failure_code
@@ -398,14 +405,20 @@ def case_record_failure(*, case: RecoveryCase, payment: Payment, now: datetime) 
     attempt.save(update_fields=["outcome", "failure_code", "decline_code"])
     case.last_failure_code = payment.failure_code
     case.last_decline_code = payment.decline_code
-    _schedule_next(case, failed_at=max(now, attempt.attempted_at), now=now)
+    _schedule_next(case, failed_at=max(now, attempt.attempted_at), now=now, attempts=attempts)
 
 
-def _schedule_next(case: RecoveryCase, *, failed_at: datetime, now: datetime) -> None:
+_FAILED_OUTCOMES = (RecoveryAttempt.Outcome.FAILED, RecoveryAttempt.Outcome.ERROR)
+
+
+def _schedule_next(case: RecoveryCase, *, failed_at: datetime, now: datetime,
+                   attempts: list[RecoveryAttempt] | None = None) -> None:
+    """What comes after a failure by the policy, and its dunning messages. `attempts`: the
+    case's attempts by number, as they are now (read here if not given)."""
     rules = rules_of(case.policy)
-    failed = list(case.attempts.filter(outcome__in=(RecoveryAttempt.Outcome.FAILED,
-                                                    RecoveryAttempt.Outcome.ERROR))
-                  .order_by("number"))
+    if attempts is None:
+        attempts = list(case.attempts.order_by("number"))
+    failed = [a for a in attempts if a.outcome in _FAILED_OUTCOMES]
     last = failed[-1]
     generic_before = sum(
         1 for a in failed[:-1] if (a.decline_code or a.failure_code) in policy.GENERIC_DECLINES
@@ -425,11 +438,11 @@ def _schedule_next(case: RecoveryCase, *, failed_at: datetime, now: datetime) ->
     }.get(kind, RecoveryCase.Waiting.NOTHING)
     at = policy.next_retry_at(rules, kind=kind, opened_at=case.opened_at, failed_at=failed_at,
                               network_errors_in_a_row=in_a_row)
-    if at is not None:
+    if at is not None and policy.has_network_cap(last.card_brand):
         at = policy.capped(last.card_brand, at=at,
                            retries_on_card=_retries_on_card(last.card_fingerprint))
-        if at > case.deadline:
-            at = None
+    if at is not None and at > case.deadline:
+        at = None
     if at is None:
         case.next_action = RecoveryCase.NextAction.EXPIRE
         case.next_action_at = max(case.deadline, now)
@@ -437,7 +450,8 @@ def _schedule_next(case: RecoveryCase, *, failed_at: datetime, now: datetime) ->
         case.next_action = RecoveryCase.NextAction.RETRY
         case.next_action_at = at
     case.claimed_until = None
-    case.save()
+    case.save(update_fields=["waiting_for", "next_action", "next_action_at", "claimed_until",
+                             "last_failure_code", "last_decline_code"])
     dunning.messages_queue(case, kind=dunning.Kind.FAILED, attempt_number=last.number)
     if (at is not None and case.policy.email_before_last_try
             and policy.is_last_retry(rules, opened_at=case.opened_at, at=at)):
@@ -447,8 +461,9 @@ def _schedule_next(case: RecoveryCase, *, failed_at: datetime, now: datetime) ->
 def _retries_on_card(identity: str) -> list[datetime]:
     if not identity:
         return []
+    # No ordering: the model's (by case) would join the cases for nothing.
     return list(RecoveryAttempt.objects.filter(card_fingerprint=identity, number__gt=1)
-                .values_list("attempted_at", flat=True))
+                .order_by().values_list("attempted_at", flat=True))
 
 
 def case_record_success(*, case: RecoveryCase, now: datetime) -> None:
@@ -473,7 +488,8 @@ def _close(case: RecoveryCase, status: str, *, now: datetime) -> None:
     case.next_action_at = None
     case.waiting_for = RecoveryCase.Waiting.NOTHING
     case.claimed_until = None
-    case.save()
+    case.save(update_fields=["status", "closed_at", "next_action", "next_action_at",
+                             "waiting_for", "claimed_until"])
 
 
 def cases_claim_due(*, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
@@ -495,10 +511,21 @@ def cases_claim_due(*, now: datetime, limit: int = CLAIM_BATCH) -> list[int]:
 def case_run(*, case_id: int, now: datetime,
              trigger: str = RecoveryAttempt.Trigger.SCHEDULE) -> str:
     """Runs a claimed case's due action: a retry, or the end of the schedule. Returns what it
-    did: "retried", "deferred" (a network cap), "expired" or "skipped"."""
+    did: "retried", "deferred" (a network cap), "expired" or "skipped".
+
+    A retry is two transactions: the attempt row (its idempotency key) and the order's payment
+    are committed first, then Stripe is called and the outcome applied under the payment's lock
+    (payments.services.payment_off_session_confirm; receivers.py answers its signals)."""
+    payment = refused = None
     with transaction.atomic():
+        # The order first, then the case: payments and its signals' receivers lock in that
+        # order too (order, payment, case), so a retry and a payment on the pay link cannot
+        # deadlock.
+        order = (Order.objects.select_for_update(of=("self",))
+                 .select_related("customer", "renewal").get(recovery_case__pk=case_id))
         case = RecoveryCase.objects.select_for_update(of=("self",)).select_related(
-            "subscription__payment_method", "policy", "order__renewal").get(pk=case_id)
+            "subscription__payment_method__customer", "policy").get(pk=case_id)
+        case.order = order
         if case.status != RecoveryCase.Status.OPEN or not case.next_action:
             return "skipped"
         if case.next_action == RecoveryCase.NextAction.EXPIRE:
@@ -510,20 +537,25 @@ def case_run(*, case_id: int, now: datetime,
             case.next_action = RecoveryCase.NextAction.EXPIRE
             case.next_action_at = max(case.deadline, now)
             case.claimed_until = None
-            case.save()
+            case.save(update_fields=["waiting_for", "next_action", "next_action_at",
+                                     "claimed_until"])
             return "deferred"
-        # The card's row lock serialises retries on one card, so the cap holds across cases.
-        PaymentMethod.objects.select_for_update().get(pk=card.pk)
         identity = _card_identity(card)
-        allowed_at = policy.capped(card.brand, at=now, retries_on_card=_retries_on_card(identity))
-        if allowed_at > now:
-            case.next_action_at = allowed_at
-            if allowed_at > case.deadline and trigger == RecoveryAttempt.Trigger.SCHEDULE:
-                case.next_action = RecoveryCase.NextAction.EXPIRE
-                case.next_action_at = case.deadline if case.deadline > now else now
-            case.claimed_until = None
-            case.save()
-            return "deferred"
+        if policy.has_network_cap(card.brand):
+            # The card's row lock serialises retries on one card, so the cap holds across
+            # cases. A brand without a cap needs neither the lock nor the card's history.
+            PaymentMethod.objects.select_for_update().filter(pk=card.pk).exists()
+            allowed_at = policy.capped(card.brand, at=now,
+                                       retries_on_card=_retries_on_card(identity))
+            if allowed_at > now:
+                case.next_action_at = allowed_at
+                if (allowed_at > case.deadline
+                        and trigger == RecoveryAttempt.Trigger.SCHEDULE):
+                    case.next_action = RecoveryCase.NextAction.EXPIRE
+                    case.next_action_at = case.deadline if case.deadline > now else now
+                case.claimed_until = None
+                case.save(update_fields=["next_action", "next_action_at", "claimed_until"])
+                return "deferred"
         last = case.attempts.order_by("-number").first()
         if last is not None and last.outcome == RecoveryAttempt.Outcome.ERROR:
             attempt = last  # no answer last time: the same key replays that charge
@@ -533,7 +565,7 @@ def case_run(*, case_id: int, now: datetime,
             number = (last.number if last else 0) + 1
             attempt = RecoveryAttempt.objects.create(
                 case=case, number=number, trigger=trigger,
-                idempotency_key=f"renewal:{case.subscription_id}:{case.order.renewal.period}:"
+                idempotency_key=f"renewal:{case.subscription_id}:{order.renewal.period}:"
                                 f"{number}",
                 payment_method=card, card_brand=card.brand, card_fingerprint=identity,
                 attempted_at=now,
@@ -541,19 +573,142 @@ def case_run(*, case_id: int, now: datetime,
         case.next_action = RecoveryCase.NextAction.NONE
         case.next_action_at = None
         case.save(update_fields=["next_action", "next_action_at"])
+        try:
+            payment = payment_off_session_prepare(order=order,
+                                                  idempotency_key=attempt.idempotency_key)
+        except PaymentError as exc:  # the order is paid or canceled meanwhile
+            refused = exc
+    _retry_charge(case_id=case.pk, attempt=attempt, payment=payment, card=card, now=now,
+                  refused=refused)
+    return "retried"
+
+
+def _retry_charge(*, case_id: int, attempt: RecoveryAttempt, payment: Payment | None,
+                  card: PaymentMethod, now: datetime, refused: Exception | None = None) -> None:
+    """The charge of a committed attempt; its outcome comes through payments' signals. Without
+    an answer (or refused before Stripe), the attempt is an error and the case scheduled on."""
     try:
-        payment_charge_off_session(order=case.order, payment_method=card,
-                                   idempotency_key=attempt.idempotency_key)
+        if refused is not None:
+            raise refused
+        payment_off_session_confirm(payment=payment, payment_method=card,
+                                    idempotency_key=attempt.idempotency_key)
     except (PaymentError, gateway.GatewayError) as exc:
-        logger.warning("case %s: attempt %s has no answer: %s", case.pk, attempt.number, exc)
+        logger.warning("case %s: attempt %s has no answer: %s", case_id, attempt.number, exc)
         with transaction.atomic():
-            case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+            case = RecoveryCase.objects.select_for_update().get(pk=case_id)
             RecoveryAttempt.objects.filter(pk=attempt.pk,
                                            outcome=RecoveryAttempt.Outcome.PENDING).update(
                 outcome=RecoveryAttempt.Outcome.ERROR, failure_code="processing_error")
             if case.status == RecoveryCase.Status.OPEN and not case.next_action:
                 _schedule_next(case, failed_at=now, now=now)
-    return "retried"
+
+
+def cases_run(*, case_ids: list[int], now: datetime) -> int:
+    """Runs claimed cases (beat's batch): plain retries start together, in one transaction of
+    about ten queries whatever their number (orders, cases and capped cards locked, attempts,
+    payments and their ledger rows inserted at once), then each is charged as case_run charges
+    it. Any other case (an end of schedule, no usable card, a network cap, a charge to replay,
+    an order paid meanwhile) is run by case_run alone. The dunning messages the batch queues
+    are sent by one task after it. Returns how many cases were run."""
+    started, alone = _retries_start(case_ids=case_ids, now=now)
+    failures = []
+    with dunning.deliveries_batched():  # one task for the batch's e-mails, not one each
+        for case, attempt, payment in started:
+            try:
+                _retry_charge(case_id=case.pk, attempt=attempt, payment=payment,
+                              card=case.subscription.payment_method, now=now)
+            except Exception as exc:
+                # The batch's other retries are committed already: one case's failure must not
+                # leave them uncharged. Charge them all, run the rest, then fail the task.
+                logger.exception("case %s: attempt %s failed", case.pk, attempt.number)
+                failures.append(exc)
+        for case_id in alone:
+            case_run(case_id=case_id, now=now)
+    if failures:
+        raise failures[0]
+    return len(case_ids)
+
+
+def _retries_start(*, case_ids: list[int], now: datetime
+                   ) -> tuple[list[tuple[RecoveryCase, RecoveryAttempt, Payment]], list[int]]:
+    """case_run's first transaction for the plain retries among `case_ids`: (case, attempt,
+    payment) of each retry started, and the ids left for case_run."""
+    with transaction.atomic():
+        # Orders first, then cases, then cards, as case_run (and payments' receivers) lock them;
+        # by id, so two batches never wait on each other in opposite orders.
+        orders = {order.pk: order for order in
+                  Order.objects.select_for_update(of=("self",)).select_related("customer",
+                                                                                "renewal")
+                  .filter(recovery_case__pk__in=case_ids).order_by("pk")}
+        cases = list(RecoveryCase.objects.select_for_update(of=("self",)).select_related(
+            "subscription__payment_method__customer", "policy")
+            .filter(pk__in=case_ids).order_by("pk"))
+        # Each case's last attempt (a case has a handful: all of them is one simple query).
+        last = {attempt.case_id: attempt for attempt in
+                RecoveryAttempt.objects.filter(case_id__in=case_ids).order_by("case_id", "number")}
+        plain = []
+        for case in cases:
+            case.order = orders[case.order_id]
+            card = case.subscription.payment_method if case.subscription else None
+            previous = last.get(case.pk)
+            if (case.status == RecoveryCase.Status.OPEN
+                    and case.next_action == RecoveryCase.NextAction.RETRY
+                    and card is not None and card.detached_at is None
+                    and case.order.is_payable()
+                    and (previous is None or previous.outcome != RecoveryAttempt.Outcome.ERROR)):
+                plain.append(case)
+        plain = _within_network_caps(plain, now=now)
+        attempts = RecoveryAttempt.objects.bulk_create([
+            RecoveryAttempt(
+                case=case, number=(last[case.pk].number if case.pk in last else 0) + 1,
+                trigger=RecoveryAttempt.Trigger.SCHEDULE,
+                idempotency_key=f"renewal:{case.subscription_id}:{case.order.renewal.period}:"
+                                f"{(last[case.pk].number if case.pk in last else 0) + 1}",
+                payment_method=case.subscription.payment_method,
+                card_brand=case.subscription.payment_method.brand,
+                card_fingerprint=_card_identity(case.subscription.payment_method),
+                attempted_at=now,
+            )
+            for case in plain
+        ])
+        RecoveryCase.objects.filter(pk__in=[case.pk for case in plain]).update(
+            next_action=RecoveryCase.NextAction.NONE, next_action_at=None)
+        payments = payments_off_session_prepare(
+            orders=[case.order for case in plain],
+            idempotency_keys={case.order_id: attempt.idempotency_key
+                              for case, attempt in zip(plain, attempts, strict=True)})
+    started = [(case, attempt, payments[case.order_id])
+               for case, attempt in zip(plain, attempts, strict=True)]
+    chosen = {case.pk for case in plain}
+    return started, [case_id for case_id in case_ids if case_id not in chosen]
+
+
+def _within_network_caps(cases: list[RecoveryCase], *, now: datetime) -> list[RecoveryCase]:
+    """The cases whose card's network cap allows a retry now, counting the retries this batch
+    makes before each; their cards are locked (capped brands only), as case_run locks one."""
+    capped = [case for case in cases
+              if policy.has_network_cap(case.subscription.payment_method.brand)]
+    if not capped:
+        return cases
+    cards = sorted({case.subscription.payment_method.pk for case in capped})
+    list(PaymentMethod.objects.select_for_update().filter(pk__in=cards).order_by("pk")
+         .values_list("pk", flat=True))
+    retries: dict[str, list[datetime]] = {}
+    identities = {_card_identity(case.subscription.payment_method) for case in capped} - {""}
+    for identity, at in (RecoveryAttempt.objects
+                         .filter(card_fingerprint__in=identities, number__gt=1)
+                         .order_by().values_list("card_fingerprint", "attempted_at")):
+        retries.setdefault(identity, []).append(at)
+    allowed = []
+    for case in cases:
+        card = case.subscription.payment_method
+        identity = _card_identity(card)
+        if policy.has_network_cap(card.brand) and identity:
+            if policy.capped(card.brand, at=now, retries_on_card=retries.get(identity, [])) > now:
+                continue  # case_run defers it
+            retries.setdefault(identity, []).append(now)
+        allowed.append(case)
+    return allowed
 
 
 def case_expire(*, case: RecoveryCase, now: datetime) -> None:

@@ -39,9 +39,7 @@ def recoveries_run_due() -> int:
         ids = services.cases_claim_due(now=now)
         if not ids:
             break
-        for case_id in ids:
-            services.case_run(case_id=case_id, now=now)
-            ran += 1
+        ran += services.cases_run(case_ids=ids, now=now)
     dunning.messages_deliver_pending(now=clock.now())
     return ran
 
@@ -50,3 +48,9 @@ def recoveries_run_due() -> int:
 def dunning_deliver(message_id: int) -> bool:
     """Sends one dunning message (at most once, whatever runs it twice)."""
     return dunning.message_deliver(message_id=message_id, now=clock.now())
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def dunning_deliver_many(message_ids: list[int]) -> int:
+    """Sends a batch's messages, each at most once; returns how many this run sent."""
+    return sum(dunning.message_deliver(message_id=i, now=clock.now()) for i in message_ids)

@@ -48,7 +48,9 @@ from bench.common import (
     database_recreate,
     free_port,
     machine,
+    machine_cpu,
     postgres_urls,
+    process_cpu,
     production_env,
     results_write,
     start,
@@ -111,7 +113,7 @@ def sandbox_rate(*, sandbox_url: str, cases: int, threads: int) -> dict:
 
 
 def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: str,
-          round_number: int) -> dict:
+          sandbox_pid: int, round_number: int) -> dict:
     """N due cases drained by `workers` solo workers; cases/s and double attempts."""
     from django.contrib.auth import get_user_model
     from django.db.models import Count
@@ -151,6 +153,8 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
                 raise SystemExit("a worker did not start:\n"
                                  + logs[0].read_text(errors="replace")[-3000:])
             time.sleep(0.2)
+        cpu_before = [process_cpu(p.pid) for p in processes], process_cpu(sandbox_pid)
+        machine_before = machine_cpu()
         started = time.monotonic()
         for _ in range(2 * workers * args.concurrency):
             tasks.recoveries_run_due.delay()
@@ -167,6 +171,9 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
                                  + logs[0].read_text(errors="replace")[-3000:])
             time.sleep(0.05)
         elapsed = time.monotonic() - started
+        workers_cpu = sum(process_cpu(p.pid) for p in processes) - sum(cpu_before[0])
+        sandbox_cpu = process_cpu(sandbox_pid) - cpu_before[1]
+        machine_after = machine_cpu()
     finally:
         for process in processes:
             stop(process)
@@ -191,6 +198,14 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
         "cases_retried": len(per_case),
         "charges_at_sandbox": charges + confirms,
         "double_charges_at_sandbox": charges + confirms - args.cases,
+        # CPU spent during the drain, per case: the workers' own, the sandbox's, and the whole
+        # machine's (PostgreSQL, Redis, this script, and whatever else runs on it meanwhile).
+        "worker_cpu_ms_per_case": round(workers_cpu / args.cases * 1e3, 2),
+        "sandbox_cpu_ms_per_case": round(sandbox_cpu / args.cases * 1e3, 2),
+        "machine_cpu_ms_per_case": round((machine_after[0] - machine_before[0])
+                                         / args.cases * 1e3, 2),
+        "machine_busy_share": round((machine_after[0] - machine_before[0])
+                                    / max(machine_after[1] - machine_before[1], 1e-9), 2),
     }
 
 
@@ -231,7 +246,7 @@ def main() -> None:
         rate = sandbox_rate(sandbox_url=sandbox_url, cases=args.cases,
                             threads=args.sdk_threads)
         rounds = [drain(workers=int(n), args=args, env=env, work=work,
-                        sandbox_url=sandbox_url, round_number=i)
+                        sandbox_url=sandbox_url, sandbox_pid=sandbox.pid, round_number=i)
                   for i, n in enumerate(args.workers.split(","))]
     finally:
         stop(sandbox)

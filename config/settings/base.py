@@ -432,6 +432,11 @@ LOGGING = {
         # console) do not scrub: every record goes to the scrubbed console above instead.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        # The Stripe SDK logs two INFO lines per call (request and response): two lines per
+        # retry when beat drains recovery cases, about 0.3 ms of a worker's CPU per call
+        # (bench/recovery). Its warnings stay; a failed call is raised as Paydesk's own error
+        # (payments.gateway), and the services that catch one log it.
+        "stripe": {"level": "WARNING"},
         # WeasyPrint logs every rendering step at INFO; its warnings (a missing font) matter.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

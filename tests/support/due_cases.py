@@ -59,9 +59,10 @@ def due_cases_create(*, user: AbstractBaseUser, plan: Plan, test_cards: list[str
     price = plan.price
     # One plan per case: a customer has one live subscription per plan (a constraint), and all
     # the cases are this one customer's (the sandbox attaches every card to one Stripe customer).
+    # The user's id in the slug: a second call (bench/recovery's next round) makes other plans.
     plans = Plan.objects.bulk_create([
-        Plan(name=plan.name, slug=f"{plan.slug}-due-{n}", price=price, interval=plan.interval,
-             trial_days=plan.trial_days)
+        Plan(name=plan.name, slug=f"{plan.slug}-due-{user.pk}-{n}", price=price,
+             interval=plan.interval, trial_days=plan.trial_days)
         for n in range(len(cards))
     ])
     opened = now - OPENED_BEFORE

@@ -226,6 +226,10 @@ class RecoveryCase(models.Model):
     class NextAction(models.TextChoices):
         RETRY = "retry", "Retry the charge"
         EXPIRE = "expire", "Give up (end of the schedule)"
+        # A retry was started (its attempt and key committed) and is being charged. Its outcome
+        # replaces this; if none is recorded by next_action_at (the worker stopped before or
+        # during the charge), the same attempt is charged again with the same key.
+        CONFIRM = "confirm", "Confirm the started retry"
         NONE = "", "Nothing scheduled"
 
     class Waiting(models.TextChoices):

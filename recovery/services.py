@@ -531,47 +531,22 @@ def case_run(*, case_id: int, now: datetime,
         if case.next_action == RecoveryCase.NextAction.EXPIRE:
             case_expire(case=case, now=now)
             return "expired"
-        card = case.subscription.payment_method if case.subscription else None
-        if card is None or card.detached_at is not None:
-            case.waiting_for = RecoveryCase.Waiting.CARD_UPDATE
-            case.next_action = RecoveryCase.NextAction.EXPIRE
-            case.next_action_at = max(case.deadline, now)
-            case.claimed_until = None
-            case.save(update_fields=["waiting_for", "next_action", "next_action_at",
-                                     "claimed_until"])
-            return "deferred"
-        identity = _card_identity(card)
-        if policy.has_network_cap(card.brand):
-            # The card's row lock serialises retries on one card, so the cap holds across
-            # cases. A brand without a cap needs neither the lock nor the card's history.
-            PaymentMethod.objects.select_for_update().filter(pk=card.pk).exists()
-            allowed_at = policy.capped(card.brand, at=now,
-                                       retries_on_card=_retries_on_card(identity))
-            if allowed_at > now:
-                case.next_action_at = allowed_at
-                if (allowed_at > case.deadline
-                        and trigger == RecoveryAttempt.Trigger.SCHEDULE):
-                    case.next_action = RecoveryCase.NextAction.EXPIRE
-                    case.next_action_at = case.deadline if case.deadline > now else now
+        if case.next_action == RecoveryCase.NextAction.CONFIRM:
+            attempt = _attempt_unanswered(case)
+            if attempt is None:
+                case.next_action = RecoveryCase.NextAction.NONE
+                case.next_action_at = None
                 case.claimed_until = None
                 case.save(update_fields=["next_action", "next_action_at", "claimed_until"])
-                return "deferred"
-        last = case.attempts.order_by("-number").first()
-        if last is not None and last.outcome == RecoveryAttempt.Outcome.ERROR:
-            attempt = last  # no answer last time: the same key replays that charge
-            attempt.outcome = RecoveryAttempt.Outcome.PENDING
-            attempt.save(update_fields=["outcome"])
+                return "skipped"
+            card = attempt.payment_method
         else:
-            number = (last.number if last else 0) + 1
-            attempt = RecoveryAttempt.objects.create(
-                case=case, number=number, trigger=trigger,
-                idempotency_key=f"renewal:{case.subscription_id}:{order.renewal.period}:"
-                                f"{number}",
-                payment_method=card, card_brand=card.brand, card_fingerprint=identity,
-                attempted_at=now,
-            )
-        case.next_action = RecoveryCase.NextAction.NONE
-        case.next_action_at = None
+            started = _attempt_start(case=case, order=order, now=now, trigger=trigger)
+            if started is None:
+                return "deferred"
+            attempt, card = started
+        case.next_action = RecoveryCase.NextAction.CONFIRM
+        case.next_action_at = now + LEASE
         case.save(update_fields=["next_action", "next_action_at"])
         try:
             payment = payment_off_session_prepare(order=order,
@@ -581,6 +556,67 @@ def case_run(*, case_id: int, now: datetime,
     _retry_charge(case_id=case.pk, attempt=attempt, payment=payment, card=card, now=now,
                   refused=refused)
     return "retried"
+
+
+def _attempt_start(*, case: RecoveryCase, order: Order, now: datetime, trigger: str
+                   ) -> tuple[RecoveryAttempt, PaymentMethod] | None:
+    """case_run's new attempt (or the replay of one Stripe did not answer) and its card, or
+    None when the retry is deferred: no usable card, or the card's network cap. The caller
+    holds the order's and the case's locks."""
+    card = case.subscription.payment_method if case.subscription else None
+    if card is None or card.detached_at is not None:
+        case.waiting_for = RecoveryCase.Waiting.CARD_UPDATE
+        case.next_action = RecoveryCase.NextAction.EXPIRE
+        case.next_action_at = max(case.deadline, now)
+        case.claimed_until = None
+        case.save(update_fields=["waiting_for", "next_action", "next_action_at",
+                                 "claimed_until"])
+        return None
+    identity = _card_identity(card)
+    if policy.has_network_cap(card.brand):
+        # The card's row lock serialises retries on one card, so the cap holds across
+        # cases. A brand without a cap needs neither the lock nor the card's history.
+        PaymentMethod.objects.select_for_update().filter(pk=card.pk).exists()
+        allowed_at = policy.capped(card.brand, at=now,
+                                   retries_on_card=_retries_on_card(identity))
+        if allowed_at > now:
+            case.next_action_at = allowed_at
+            if (allowed_at > case.deadline
+                    and trigger == RecoveryAttempt.Trigger.SCHEDULE):
+                case.next_action = RecoveryCase.NextAction.EXPIRE
+                case.next_action_at = case.deadline if case.deadline > now else now
+            case.claimed_until = None
+            case.save(update_fields=["next_action", "next_action_at", "claimed_until"])
+            return None
+    last = case.attempts.order_by("-number").first()
+    if last is not None and last.outcome == RecoveryAttempt.Outcome.ERROR:
+        attempt = last  # no answer last time: the same key replays that charge
+        attempt.outcome = RecoveryAttempt.Outcome.PENDING
+        attempt.save(update_fields=["outcome"])
+    else:
+        number = (last.number if last else 0) + 1
+        attempt = RecoveryAttempt.objects.create(
+            case=case, number=number, trigger=trigger,
+            idempotency_key=f"renewal:{case.subscription_id}:{order.renewal.period}:"
+                            f"{number}",
+            payment_method=card, card_brand=card.brand, card_fingerprint=identity,
+            attempted_at=now,
+        )
+    return attempt, card
+
+
+def _attempt_unanswered(case: RecoveryCase) -> RecoveryAttempt | None:
+    """The started attempt that has no recorded answer by its lease's end (CONFIRM): the worker
+    stopped before or while charging it. It is charged again with its key and card, so Stripe
+    answers a charge it made with that charge, and makes one it did not; the network caps
+    counted it when it started. None if it was answered meanwhile."""
+    attempt = (case.attempts.filter(outcome=RecoveryAttempt.Outcome.PENDING)
+               .select_related("payment_method__customer").order_by("-number").first())
+    if attempt is None or attempt.payment_method is None:
+        return None
+    logger.warning("case %s: attempt %s has no recorded answer; charging it again with its key",
+                   case.pk, attempt.number)
+    return attempt
 
 
 def _retry_charge(*, case_id: int, attempt: RecoveryAttempt, payment: Payment | None,
@@ -599,8 +635,15 @@ def _retry_charge(*, case_id: int, attempt: RecoveryAttempt, payment: Payment | 
             RecoveryAttempt.objects.filter(pk=attempt.pk,
                                            outcome=RecoveryAttempt.Outcome.PENDING).update(
                 outcome=RecoveryAttempt.Outcome.ERROR, failure_code="processing_error")
-            if case.status == RecoveryCase.Status.OPEN and not case.next_action:
+            if case.status == RecoveryCase.Status.OPEN and case.next_action in (
+                    RecoveryCase.NextAction.NONE, RecoveryCase.NextAction.CONFIRM):
                 _schedule_next(case, failed_at=now, now=now)
+        return
+    # Stripe answered. A success or a decline was applied under the payment's lock, and its
+    # receiver replaced CONFIRM; an answer that is not final yet (processing) waits for its
+    # webhook, with nothing to confirm again.
+    RecoveryCase.objects.filter(pk=case_id, next_action=RecoveryCase.NextAction.CONFIRM).update(
+        next_action=RecoveryCase.NextAction.NONE, next_action_at=None)
 
 
 def cases_run(*, case_ids: list[int], now: datetime) -> int:
@@ -672,7 +715,7 @@ def _retries_start(*, case_ids: list[int], now: datetime
             for case in plain
         ])
         RecoveryCase.objects.filter(pk__in=[case.pk for case in plain]).update(
-            next_action=RecoveryCase.NextAction.NONE, next_action_at=None)
+            next_action=RecoveryCase.NextAction.CONFIRM, next_action_at=now + LEASE)
         payments = payments_off_session_prepare(
             orders=[case.order for case in plain],
             idempotency_keys={case.order_id: attempt.idempotency_key
@@ -740,7 +783,9 @@ def case_retry_now(*, case: RecoveryCase, now: datetime) -> RecoveryCase:
         if not case.is_open():
             raise SubscriptionError(CASE_NOT_OPEN)
         case.status = RecoveryCase.Status.OPEN
-        case.next_action = RecoveryCase.NextAction.RETRY
+        if case.next_action != RecoveryCase.NextAction.CONFIRM:
+            case.next_action = RecoveryCase.NextAction.RETRY
+        # else: a started retry has no answer yet: it is charged again now, with its key.
         case.next_action_at = now
         case.save()
     return case

@@ -2,9 +2,10 @@
 
 1. `idempotency_key_begin` (committed before the view runs): the request's row is inserted
    (one statement: INSERT ... ON CONFLICT DO NOTHING, the usual case), or, when its key is
-   taken, found and locked in one transaction. A finished row is replayed; a row of another method, path or body is an
-   idempotency_error; a row whose lock is still held (a request in flight) is a 409; a row left
-   locked by a process that died is taken over, and the request resumes from it.
+   taken, found and locked in one transaction. A finished row is replayed; a row of another
+   method, path or body is an idempotency_error; a row whose lock is still held (a request in
+   flight) is a 409; a row left locked by a process that died is taken over, and the request
+   resumes from it.
 2. The view does its work. Everything it creates is keyed by the row: orders by
    `row.operation`, Stripe objects by `row.stripe_key(...)`, services by their own stored keys.
    So however often step 2 is cut short and run again, it creates each thing once.
@@ -154,11 +155,11 @@ def _inserted(row: IdempotencyKey) -> bool:
     connection = connections[router.db_for_write(IdempotencyKey)]
     quote = connection.ops.quote_name
     columns = [f for f in meta.concrete_fields if not f.primary_key]
+    table, names = quote(meta.db_table), ", ".join(quote(f.column) for f in columns)
+    # Identifiers come from the model (quoted), every value is a bound parameter. The conflict
+    # target is the partial unique index api_idempotency_key_once_per_user.
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        # The conflict target names the partial unique index (user, key) WHERE key IS NOT NULL
-        # (the api_idempotency_key_once_per_user constraint).
+        f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
         f"ON CONFLICT ({quote('user_id')}, {quote('key')}) WHERE {quote('key')} IS NOT NULL "
         f"DO NOTHING RETURNING {quote(meta.pk.column)}"
     )

@@ -260,8 +260,9 @@ def main() -> None:
         psql(database_url, "ANALYZE")
         processes["gunicorn"] = start(
             # This interpreter's gunicorn (a copied venv's scripts may name another's python).
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(args.workers),
-             "--worker-class", args.worker_class, "--threads", str(args.threads),
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application",
+             "--workers", str(args.workers), "--worker-class", args.worker_class,
+             "--threads", str(args.threads),
              "--bind", f"127.0.0.1:{web_port}",
              "--log-level", "warning", "--access-logfile", "/dev/null"],
             env=env, log=LOGS / "gunicorn.log")

@@ -193,8 +193,9 @@ _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def wrk_history(port: int, token: str, connections: int, duration: float) -> dict:
     """GET /api/v1/payments/ by wrk: its latency distribution (p50, p99) and requests/s, and
     Server-Timing's app and cpu of every answer (bench/api/server_timing.lua)."""
+    threads = min(2, connections)  # wrk needs a connection per thread
     result = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
          "-s", str(WRK_SCRIPT), "-H", f"Authorization: Token {token}",
          f"http://127.0.0.1:{port}/api/v1/payments/"],
         capture_output=True, text=True, check=True,
@@ -210,7 +211,7 @@ def wrk_history(port: int, token: str, connections: int, duration: float) -> dic
         timings[name].append(float(value))
     errors = re.search(r"Socket errors:.*", out)
     return {
-        "wrk": f"-t2 -c{connections} -d{max(1, round(duration))}s",
+        "wrk": f"-t{threads} -c{connections} -d{max(1, round(duration))}s",
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "latency": latency,
         "non_2xx": int(re.search(r"^NON2XX (\d+)$", out, re.MULTILINE).group(1)),

@@ -1,13 +1,15 @@
 """Stripe's idempotency for Paydesk's own API, in PostgreSQL, in atomic phases.
 
-1. `idempotency_key_begin` (one transaction): the request's row is inserted, or found and
-   locked. A finished row is replayed; a row of another method, path or body is an
-   idempotency_error; a row whose lock is still held (a request in flight) is a 409; a row left
-   locked by a process that died is taken over, and the request resumes from it.
+1. `idempotency_key_begin` (committed before the view runs): the request's row is inserted
+   (one statement: INSERT ... ON CONFLICT DO NOTHING, the usual case), or, when its key is
+   taken, found and locked in one transaction. A finished row is replayed; a row of another
+   method, path or body is an idempotency_error; a row whose lock is still held (a request in
+   flight) is a 409; a row left locked by a process that died is taken over, and the request
+   resumes from it.
 2. The view does its work. Everything it creates is keyed by the row: orders by
    `row.operation`, Stripe objects by `row.stripe_key(...)`, services by their own stored keys.
    So however often step 2 is cut short and run again, it creates each thing once.
-3. `idempotency_key_finish` (one transaction) stores the response and releases the lock; a
+3. `idempotency_key_finish` (one statement) stores the response and releases the lock; a
    request refused before any work (validation, not found) is instead forgotten with
    `idempotency_key_forget`, so the corrected request can use the same key.
 
@@ -24,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from api.models import IdempotencyKey
@@ -110,22 +112,20 @@ def idempotency_key_begin(
     now = now or timezone.now()
     fields = {"request_method": method.upper(), "request_path": path,
               "request_fingerprint": fingerprint}
+    row = IdempotencyKey(user=user, key=key, locked_at=now, created_at=now, last_run_at=now,
+                         **fields)
     if key is None:
-        return IdempotencyKey.objects.create(
-            user=user, key=None, locked_at=now, created_at=now, last_run_at=now, **fields
-        )
-    with transaction.atomic():
-        # Concurrent first requests wait on the unique index for the one that inserts first,
-        # then find its committed row here and wait for its lock.
-        row, created = IdempotencyKey.objects.select_for_update().get_or_create(
-            user=user, key=key, defaults={"locked_at": now, "created_at": now,
-                                          "last_run_at": now, **fields},
-        )
-        if created:
-            return row
-        if row.created_at <= now - _ttl():
-            # Expired but not deleted yet: as good as a new key.
-            row.delete()
+        row.save(force_insert=True)
+        return row
+    if _inserted(row):
+        return row
+    with transaction.atomic(durable=True):
+        # The key is taken: by a finished request (replayed), another one in flight, or one whose
+        # process died. Its row is locked until this phase commits.
+        row = IdempotencyKey.objects.select_for_update().filter(user=user, key=key).first()
+        if row is None or row.created_at <= now - _ttl():
+            # Expired (deleted since, or not yet): as good as a new key.
+            IdempotencyKey.objects.filter(user=user, key=key).delete()
             return IdempotencyKey.objects.create(
                 user=user, key=key, locked_at=now, created_at=now, last_run_at=now, **fields
             )
@@ -142,6 +142,37 @@ def idempotency_key_begin(
         row.last_run_at = now
         row.save(update_fields=["locked_at", "last_run_at"])
         return row
+
+
+def _inserted(row: IdempotencyKey) -> bool:
+    """Inserts `row` unless its user already has its key: one statement, committed at once
+    (autocommit), no transaction and no savepoint. True (and `row.pk` set) if it was inserted.
+
+    A first request, the common case, is then one round trip. A concurrent first request with
+    the same key waits here on the unique index until the one that inserted first commits, then
+    finds its row taken."""
+    meta = IdempotencyKey._meta
+    connection = connections[router.db_for_write(IdempotencyKey)]
+    quote = connection.ops.quote_name
+    columns = [f for f in meta.concrete_fields if not f.primary_key]
+    table, names = quote(meta.db_table), ", ".join(quote(f.column) for f in columns)
+    # Identifiers come from the model (quoted), every value is a bound parameter. The conflict
+    # target is the partial unique index api_idempotency_key_once_per_user.
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
+        f"ON CONFLICT ({quote('user_id')}, {quote('key')}) WHERE {quote('key')} IS NOT NULL "
+        f"DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    row.pk = inserted[0]
+    row._state.adding = False
+    row._state.db = connection.alias
+    return True
 
 
 def idempotency_key_finish(*, row: IdempotencyKey, status: int, body: Any) -> IdempotencyKey:

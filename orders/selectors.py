@@ -17,6 +17,11 @@ def order_list_for(*, user: AbstractBaseUser) -> QuerySet[Order]:
     )
 
 
+def orders_of(*, user: AbstractBaseUser) -> QuerySet[Order]:
+    """The user's orders alone (no lines, no payments): to find the one a service acts on."""
+    return Order.objects.filter(customer=user)
+
+
 def order_detail_for(*, user: AbstractBaseUser) -> QuerySet[Order]:
     """The user's orders with lines and payments, to `get(number=...)` from."""
     return Order.objects.filter(customer=user).prefetch_related("lines", "payments")

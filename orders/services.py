@@ -56,10 +56,8 @@ def order_create(
             raise OrderError(PRICE_UNAVAILABLE) from exc
         lines.append((price, quantity, amount))
     total = sum_money((amount for _, _, amount in lines), currency)
-    if submission_token is not None:
-        existing = _order_for_submission(customer=customer, submission_token=submission_token)
-        if existing is not None:
-            return _same_submission(existing, lines)
+    # No look for the submission's order first: a submission is nearly always new, and one
+    # made again fails the insert on the unique constraint, answered below.
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -81,8 +79,8 @@ def order_create(
                 for price, quantity, amount in lines
             )
     except IntegrityError:
-        # A concurrent submission of the same form committed its order first: the insert
-        # waited for it on the unique constraint, and that order is now visible.
+        # The same submission made before (or concurrently: the insert waited for it on the
+        # unique constraint), whose order is now visible.
         existing = (
             _order_for_submission(customer=customer, submission_token=submission_token)
             if submission_token is not None

@@ -57,6 +57,21 @@ def payment_list_for(*, user: AbstractBaseUser) -> QuerySet[Payment]:
     )
 
 
+# What a customer's payment history shows of each payment: not the raw Stripe object (kilobytes
+# of JSON a row) nor staff's columns.
+PAYMENT_HISTORY_FIELDS = (
+    "id", "order__number", "amount", "currency", "status", "failure_code", "decline_code",
+    "amount_received", "amount_refunded", "card_brand", "card_last4", "created_at",
+    "succeeded_at",
+)
+
+
+def payment_history_for(*, user: AbstractBaseUser) -> QuerySet[Payment]:
+    """The user's payments as their history lists them: newest first, each with its order's
+    number, reading only the columns shown (PAYMENT_HISTORY_FIELDS)."""
+    return payment_list_for(user=user).only(*PAYMENT_HISTORY_FIELDS)
+
+
 def payment_detail_for(*, user: AbstractBaseUser) -> QuerySet[Payment]:
     """The user's payments with what the customer may see of their refunds (those sent to
     Stripe, not requests staff have yet to decide) and of their timeline."""

@@ -43,12 +43,14 @@ class PaymentError(Exception):
     """A payment service refused; the message is safe to show."""
 
 
-def order_refresh_status(*, order: Order) -> Order:
-    """Sets the order's status from its payments. The caller holds the order's row lock.
+def order_refresh_status(*, order: Order, payments: list[Payment] | None = None) -> Order:
+    """Sets the order's status from its payments. The caller holds the order's row lock, and
+    passes `payments` (all of the order's, as they are now) if it has them already.
 
     It lives with payments, not orders: the status follows Payment's states, and orders imports
     nothing of payments (DESIGN.md, "Apps depend one way")."""
-    return _order_status_apply(order, list(order.payments.all()))
+    return _order_status_apply(
+        order, list(order.payments.all()) if payments is None else payments)
 
 
 def _order_status_apply(order: Order, payments: list[Payment]) -> Order:
@@ -84,9 +86,11 @@ def _order_status_apply(order: Order, payments: list[Payment]) -> Order:
 # --- Locks and the ledger -----------------------------------------------------------------------
 
 
-def _lock(payment_id: int) -> tuple[Order, Payment]:
-    """Locks a payment's order, then the payment (always in this order)."""
-    order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+def _lock(payment_id: int, order_id: int | None = None) -> tuple[Order, Payment]:
+    """Locks a payment's order, then the payment (always in this order). A caller holding the
+    payment passes its `order_id` (a payment never moves to another order): one query less."""
+    if order_id is None:
+        order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
     order = Order.objects.select_for_update().get(pk=order_id)
     return order, Payment.objects.select_for_update().get(pk=payment_id)
 
@@ -101,10 +105,12 @@ def _record(
     message: str = "",
     actor: AbstractBaseUser | None = None,
     stripe_event_id: str = "",
+    new_payment: bool = False,
 ) -> PaymentEvent | None:
     """Appends to the ledger; a fact with a reference is written once (the payment is locked,
-    so checking first is safe and keeps the transaction clean)."""
-    if reference and PaymentEvent.objects.filter(
+    so checking first is safe and keeps the transaction clean). `new_payment`: the payment was
+    created in this transaction, so it has no ledger yet to check."""
+    if reference and not new_payment and PaymentEvent.objects.filter(
         payment=payment, kind=kind, reference=reference
     ).exists():
         return None
@@ -147,22 +153,28 @@ def customer_ensure(*, user: AbstractBaseUser) -> Customer:
 # --- Payments ---------------------------------------------------------------------------------
 
 
-def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Payment:
+def payment_start(
+    *, order: Order, by: AbstractBaseUser | None = None, customer: Customer | None = None
+) -> Payment:
     """The order's live PaymentIntent: reused if there is one, else created. Never two live
-    intents for one order (a database constraint too); a paid order cannot be paid again."""
+    intents for one order (a database constraint too); a paid order cannot be paid again.
+
+    `customer`: the order's customer's Stripe Customer, if the caller has it already (else it
+    is found, or created, by customer_ensure)."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if not order.is_payable():
             raise PaymentError(ORDER_NOT_PAYABLE)
-        payment = payment_live_for(order=order)
+        # All the order's payments in one read: the live one, and how many came before.
+        payments = list(order.payments.all())
+        payment = next((p for p in payments if p.status != Payment.Status.CANCELED), None)
         if payment is None:
-            attempt = order.payments.count() + 1
             payment = Payment.objects.create(
                 order=order,
                 customer_id=order.customer_id,
                 amount=order.total_amount,
                 currency=order.currency,
-                idempotency_key=f"payment:{order.pk}:{attempt}",
+                idempotency_key=f"payment:{order.pk}:{len(payments) + 1}",
             )
             _record(
                 payment,
@@ -171,13 +183,19 @@ def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Paymen
                 amount=payment.amount,
                 reference=payment.idempotency_key,
                 actor=by,
+                new_payment=True,
             )
     if payment.stripe_id:
         return payment_card_saving_ensure(order=order, payment=payment)
 
-    customer = customer_ensure(user=order.customer)
+    if customer is None or customer.user_id != order.customer_id or not customer.stripe_id:
+        customer = customer_ensure(user=order.customer)
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        # Its payments locked after it (the order of locks everywhere) in one read: the one to
+        # update, and all of them for the order's status.
+        payments = list(Payment.objects.select_for_update().filter(order=order))
+        payment = next(p for p in payments if p.pk == payment.pk)
         if payment.stripe_id:
             return payment
         intent = gateway.payment_intent_create(
@@ -189,7 +207,7 @@ def payment_start(*, order: Order, by: AbstractBaseUser | None = None) -> Paymen
             idempotency_key=payment.idempotency_key,
         )
         payment.stripe_id = intent.id
-        _apply_intent(order, payment, intent, source="checkout")
+        _apply_intent(order, payment, intent, source="checkout", payments=payments)
     return payment_card_saving_ensure(order=order, payment=payment)
 
 
@@ -205,7 +223,7 @@ def payment_confirm(
     Returns the synced payment (succeeded, requires_action with a redirect, processing...).
     A decline is synced too, then re-raised as gateway.CardDeclined for the page to show."""
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        order, payment = _lock(payment.pk, payment.order_id)
         if payment.is_terminal() or not order.is_payable():
             raise PaymentError(PAYMENT_FINISHED)
         if not payment.stripe_id:
@@ -247,7 +265,7 @@ def payment_sync(
 ) -> Payment:
     """Applies a PaymentIntent as Stripe reported it, if it moves the payment forward."""
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        order, payment = _lock(payment.pk, payment.order_id)
         _apply_intent(order, payment, intent, source=source, stripe_event_id=stripe_event_id,
                       actor=actor)
     return payment
@@ -272,7 +290,7 @@ def payment_refresh(
     if max_age is not None and _checked_within(payment, max_age):
         return payment
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        order, payment = _lock(payment.pk, payment.order_id)
         if max_age is not None and _checked_within(payment, max_age):
             return payment
         if payment.stripe_id:
@@ -318,7 +336,7 @@ def payment_cancel(
     intent can no longer be canceled, it is re-read and its state applied: a charge that
     succeeded is recorded as succeeded, never canceled."""
     with transaction.atomic():
-        order, payment = _lock(payment.pk)
+        order, payment = _lock(payment.pk, payment.order_id)
         if payment.is_terminal():
             return payment
         if not payment.stripe_id:
@@ -350,8 +368,11 @@ def _apply_intent(
     source: str,
     stripe_event_id: str = "",
     actor: AbstractBaseUser | None = None,
+    payments: list[Payment] | None = None,
 ) -> None:
     """Moves a locked payment to the intent's state, writing the ledger for each transition.
+    `payments`: all of the order's, `payment` among them, if the caller read them under the
+    lock (order_refresh_status then needs no read of its own).
 
     Succeeded and canceled are final: a stale object that says otherwise is ignored."""
     if intent.id != payment.stripe_id:
@@ -408,7 +429,7 @@ def _apply_intent(
         )
     payment.save(update_fields=_INTENT_FIELDS)
     if payment.status == Payment.Status.CANCELED:
-        order_refresh_status(order=order)
+        order_refresh_status(order=order, payments=payments)
     else:
         # The order's one live payment (payment_one_live_intent_per_order): the others are
         # canceled and change nothing, so they need not be read.
@@ -728,7 +749,7 @@ def refund_create(
     if reason not in Refund.Reason.values and reason != "":
         raise PaymentError(REFUND_REASON_UNKNOWN)
     with transaction.atomic():
-        _, payment = _lock(payment.pk)
+        _, payment = _lock(payment.pk, payment.order_id)
         existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -31,10 +32,20 @@ from api.v1 import serializers as s
 from api.v1.schema import IDEMPOTENCY_KEY, STRIPE_VERSION, errors
 from config.lockout import LOCKED_OUT_MESSAGE
 from orders.models import Order
-from orders.selectors import order_detail_for, order_list_for, prices_for_sale, products_for_sale
+from orders.selectors import (
+    order_detail_for,
+    order_list_for,
+    orders_of,
+    prices_for_sale,
+    products_for_sale,
+)
 from orders.services import OrderError, order_create
 from payments.models import Payment, PaymentMethod
-from payments.selectors import payment_detail_for, payment_list_for, payment_methods_saved_for
+from payments.selectors import (
+    payment_detail_for,
+    payment_history_for,
+    payment_methods_saved_for,
+)
 from payments.services import (
     PaymentError,
     customer_ensure,
@@ -171,6 +182,10 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
             return Order.objects.none()
         if self.action == "list":
             return order_list_for(user=self.request.user)
+        if self.action in ("pay", "cancel"):
+            # The order to act on; its lines and payments are not part of the answer (cancel
+            # reads the detail again after the service).
+            return orders_of(user=self.request.user)
         return order_detail_for(user=self.request.user)
 
     def get_serializer_class(self):
@@ -182,15 +197,14 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
         description="Creates a pending order. Amounts come from the catalogue, never from you.",
     )
     def create(self, request):
-        prices = {price.pk: price for price in prices_for_sale()}
-        data = s.OrderInput(data=request.data, context={"prices": prices})
+        data = s.OrderInput(data=request.data, context={"prices": prices_for_sale()})
         data.is_valid(raise_exception=True)
         try:
             order = order_create(customer=request.user, items=data.items(),
                                  submission_token=self.idempotency.operation)
         except OrderError as refused:
             raise ApiError(str(refused), code="order_invalid", param="lines") from refused
-        order = order_detail_for(user=request.user).get(pk=order.pk)
+        prefetch_related_objects([order], "lines", "payments")
         return Response(s.OrderDetailOutput(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -223,11 +237,12 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
     def pay(self, request, number=None):
         stripe_version = s.stripe_version_of(request)
         order = self.get_object()
+        # Found (or created) once: the PaymentIntent and the ephemeral key both name it.
+        customer = customer_ensure(user=request.user)
         try:
-            payment = payment_start(order=order, by=request.user)
+            payment = payment_start(order=order, by=request.user, customer=customer)
         except PaymentError as refused:
             raise ApiError(str(refused), status_code=409, code="order_not_payable") from refused
-        customer = customer_ensure(user=request.user)
         ephemeral_key = customer_ephemeral_key_create(
             customer=customer, stripe_version=stripe_version,
             idempotency_key=self.idempotency.stripe_key("ephemeral_key"),
@@ -263,7 +278,7 @@ class PaymentViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the types
             return Payment.objects.none()
         if self.action == "list":
-            return payment_list_for(user=self.request.user)
+            return payment_history_for(user=self.request.user)
         return payment_detail_for(user=self.request.user)
 
     def get_serializer_class(self):

@@ -139,7 +139,9 @@ def test_server_timing_tells_paydesks_time_from_stripes(api, customer, sandbox):
 
     timing = pay(api, order.number).headers["Server-Timing"]
 
-    app, stripe = timing.split(", ")
+    app, cpu, stripe = timing.split(", ")
     assert app.startswith("app;dur=")
+    # The request's CPU time in this process, Stripe calls included.
+    assert cpu.startswith("cpu;dur=") and float(cpu.removeprefix("cpu;dur=")) > 0
     # An intent, a customer and an ephemeral key.
     assert stripe.startswith("stripe;dur=") and stripe.endswith('desc="3 calls"')

@@ -153,3 +153,27 @@ def test_a_payment_detail_makes_a_fixed_number_of_queries(api, customer,
     # Token and user, the payment and its order, its refunds, its timeline.
     with django_assert_num_queries(4):
         api.get(f"/api/v1/payments/{payment.pk}/")
+
+
+@pytest.mark.parametrize("fields", [
+    {"status": "succeeded", "succeeded_at": T0, "card_brand": "visa", "card_last4": "4242",
+     "amount_refunded": 500},
+    {"status": "requires_payment_method", "failure_code": "card_declined",
+     "decline_code": "insufficient_funds"},
+    {"status": "processing"},
+])
+def test_history_rows_are_built_as_drf_would_build_them_field_by_field(customer, fields):
+    from rest_framework import serializers
+
+    from api.v1.serializers import PaymentDetailOutput, PaymentOutput
+    from payments.selectors import payment_detail_for, payment_history_for
+
+    status = fields.pop("status")
+    payment_of(customer, status=status, **fields)
+    listed = payment_history_for(user=customer).get()
+    detailed = payment_detail_for(user=customer).get()
+
+    assert PaymentOutput(listed).data == serializers.ModelSerializer.to_representation(
+        PaymentOutput(), listed)
+    assert PaymentDetailOutput(detailed).data == serializers.ModelSerializer.to_representation(
+        PaymentDetailOutput(), detailed)

@@ -132,8 +132,10 @@ def gunicorn(sandbox, tmp_path):
     }
     log_path = tmp_path / "gunicorn.log"
     process = start_web_process(
+        # Sync, not gunicorn.conf.py's gthread: a sync worker busy past the timeout is killed,
+        # so the budget must answer first (a gthread worker's request would just run on).
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1"],
+         "--workers", "1", "--worker-class", "sync"],
         env=env, port=port, log_path=log_path,
     )
     yield f"http://127.0.0.1:{port}", log_path

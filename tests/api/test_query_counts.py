@@ -1,0 +1,55 @@
+"""The database round trips of the mobile API's hot requests, pinned (issue 10's goals): creating
+an order, paying it (the first time, and again), reading the payment history.
+
+Inside a test's transaction every atomic block is a SAVEPOINT and a RELEASE; in production the
+same block is a BEGIN and a COMMIT, each one round trip too, so these counts are the round trips
+a request makes to PostgreSQL. The rate limits count in the cache, Redis in production (a
+database cache would add its own queries): here an in-memory cache stands in for it.
+"""
+
+import pytest
+
+from api.models import IdempotencyKey
+from payments.models import Payment
+from payments.services import customer_ensure
+from tests.api.conftest import pay
+from tests.factories import make_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_in_memory(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def test_creating_an_order_is_ten_round_trips(api, customer, price, django_assert_num_queries):
+    # Token and user; the idempotency key (one INSERT ... ON CONFLICT); the asked-for prices;
+    # the order and its lines (SAVEPOINT, 2 INSERTs, RELEASE); the answer's lines and payments;
+    # the stored answer.
+    with django_assert_num_queries(10):
+        response = api.post("/api/v1/orders/", {"lines": [{"price": price.pk, "quantity": 2}]},
+                            headers={"Idempotency-Key": "order-1"})
+
+    assert response.status_code == 201
+
+
+def test_paying_is_sixteen_round_trips_then_nine(api, customer, sandbox,
+                                                 django_assert_num_queries):
+    customer_ensure(user=customer)  # a returning customer: Stripe knows them already
+    order = make_order(customer=customer)
+
+    # Token and user; the idempotency key; the order; the Stripe Customer. Then the payment's
+    # idempotency key committed before Stripe is called (SAVEPOINT, the order locked, its
+    # payments, the payment and its ledger row, RELEASE); the intent created under the locks
+    # (SAVEPOINT, the order, its payments, the payment updated, RELEASE); the stored answer.
+    with django_assert_num_queries(16):
+        first = pay(api, order.number, **{"Idempotency-Key": "pay-1"})
+    # The intent exists: the order locked and its payments read, nothing written but the answer.
+    with django_assert_num_queries(9):
+        again = pay(api, order.number, **{"Idempotency-Key": "pay-2"})
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["payment_intent"] == first.json()["payment_intent"]
+    assert Payment.objects.filter(order=order).count() == 1
+    assert IdempotencyKey.objects.filter(user=customer).count() == 2

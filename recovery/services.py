@@ -626,8 +626,8 @@ def _retry_charge(*, case_id: int, attempt: RecoveryAttempt, payment: Payment | 
     try:
         if refused is not None:
             raise refused
-        payment_off_session_confirm(payment=payment, payment_method=card,
-                                    idempotency_key=attempt.idempotency_key)
+        payment = payment_off_session_confirm(payment=payment, payment_method=card,
+                                              idempotency_key=attempt.idempotency_key)
     except (PaymentError, gateway.GatewayError) as exc:
         logger.warning("case %s: attempt %s has no answer: %s", case_id, attempt.number, exc)
         with transaction.atomic():
@@ -639,11 +639,13 @@ def _retry_charge(*, case_id: int, attempt: RecoveryAttempt, payment: Payment | 
                     RecoveryCase.NextAction.NONE, RecoveryCase.NextAction.CONFIRM):
                 _schedule_next(case, failed_at=now, now=now)
         return
-    # Stripe answered. A success or a decline was applied under the payment's lock, and its
-    # receiver replaced CONFIRM; an answer that is not final yet (processing) waits for its
-    # webhook, with nothing to confirm again.
-    RecoveryCase.objects.filter(pk=case_id, next_action=RecoveryCase.NextAction.CONFIRM).update(
-        next_action=RecoveryCase.NextAction.NONE, next_action_at=None)
+    # Stripe answered. A success closed the case (its receiver, under the payment's lock); a
+    # decline scheduled what comes next in place of CONFIRM; an answer that is not final yet
+    # (processing) waits for its webhook, with nothing to confirm again.
+    if payment.status != Payment.Status.SUCCEEDED:
+        RecoveryCase.objects.filter(pk=case_id,
+                                    next_action=RecoveryCase.NextAction.CONFIRM).update(
+            next_action=RecoveryCase.NextAction.NONE, next_action_at=None)
 
 
 def cases_run(*, case_ids: list[int], now: datetime) -> int:

@@ -34,19 +34,21 @@ def test_creating_an_order_is_ten_round_trips(api, customer, price, django_asser
     assert response.status_code == 201
 
 
-def test_paying_is_sixteen_round_trips_then_nine(api, customer, sandbox,
-                                                 django_assert_num_queries):
+def test_paying_is_seventeen_round_trips_then_ten(api, customer, sandbox,
+                                                  django_assert_num_queries):
     customer_ensure(user=customer)  # a returning customer: Stripe knows them already
     order = make_order(customer=customer)
 
     # Token and user; the idempotency key; the order; the Stripe Customer. Then the payment's
     # idempotency key committed before Stripe is called (SAVEPOINT, the order locked, its
     # payments, the payment and its ledger row, RELEASE); the intent created under the locks
-    # (SAVEPOINT, the order, its payments, the payment updated, RELEASE); the stored answer.
-    with django_assert_num_queries(16):
+    # (SAVEPOINT, the order, its payments, the payment updated, RELEASE); whether the order is a
+    # subscription's renewal, whose card the payment saves (recovery); the stored answer.
+    with django_assert_num_queries(17):
         first = pay(api, order.number, **{"Idempotency-Key": "pay-1"})
-    # The intent exists: the order locked and its payments read, nothing written but the answer.
-    with django_assert_num_queries(9):
+    # The intent exists: the order locked and its payments read, the renewal question, nothing
+    # written but the answer.
+    with django_assert_num_queries(10):
         again = pay(api, order.number, **{"Idempotency-Key": "pay-2"})
 
     assert (first.status_code, again.status_code) == (200, 200)

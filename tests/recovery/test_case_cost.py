@@ -20,10 +20,12 @@ pytestmark = pytest.mark.django_db
 # The outcome's: order and payment locked, the ledger, the payment, the order's status (6 for a
 # success, 5 for a failure: its ledger row has no reference to look for first), then the
 # receivers: recovery's and the receipt's (4 + 4), or recovery's next slot and its dunning
-# message (7). Plus the 2 transactions' savepoints here (2 statements each); and this success
-# takes the year's first receipt number, which makes the series' row (2 more, once a year).
+# message (7), and the case's `confirm` cleared if nothing replaced it (1: an answer that is not
+# final waits for its webhook). Plus the 2 transactions' savepoints here (2 statements each);
+# and this success takes the year's first receipt number, which makes the series' row (2 more,
+# once a year).
 SUCCEEDED_QUERIES = 10 + 6 + 8 + 4 + 2
-FAILED_AGAIN_QUERIES = 10 + 5 + 7 + 4
+FAILED_AGAIN_QUERIES = 10 + 5 + 7 + 1 + 4
 
 
 def due_case(*, customer, plan, sandbox, card: str) -> RecoveryCase:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,11 +28,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 import stripe
 from django.conf import settings
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 from urllib3.util import Timeout
 
 API_VERSION = "2026-10-28.endive"
@@ -230,7 +233,36 @@ def _budget_spent() -> bool:
 class _BudgetedSession(requests.Session):
     """Cuts each attempt's connect and read timeouts to what is left of the budget, and makes
     the remainder the attempt's total (so a slow connect cannot add a whole read timeout). As
-    with any socket timeout, a server that keeps trickling bytes can stretch one read past it."""
+    with any socket timeout, a server that keeps trickling bytes can stretch one read past it.
+
+    It also reads the environment's proxy settings once per origin, not on every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment_proxies: dict[tuple[str, str, str | None], dict[str, str]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        """requests.Session's, with the environment's proxies for `url`'s origin looked up once
+        per session (one per thread): requests scans all of os.environ twice per call to find
+        them, which was about 0.8 ms of CPU a Stripe call, as much as the rest of the SDK's
+        work. The environment is the process's, set before it starts."""
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        scheme, netloc = urlsplit(url)[:2]
+        key = (scheme, netloc, no_proxy)
+        if key not in self._environment_proxies:
+            self._environment_proxies[key] = get_environ_proxies(url, no_proxy=no_proxy)
+        if proxies is not None:
+            for name, value in self._environment_proxies[key].items():
+                proxies.setdefault(name, value)
+        if verify is True or verify is None:
+            verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                      or verify)
+        return {"proxies": merge_setting(proxies, self.proxies),
+                "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify),
+                "cert": merge_setting(cert, self.cert)}
 
     def request(self, method, url, *args, timeout=None, **kwargs):
         remaining = budget_remaining()

@@ -47,6 +47,7 @@ from payments.selectors import (
     payment_methods_saved_for,
 )
 from payments.services import (
+    ORDER_NOT_PAYABLE,
     PaymentError,
     customer_ensure,
     customer_ephemeral_key_create,
@@ -237,9 +238,11 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
     def pay(self, request, number=None):
         stripe_version = s.stripe_version_of(request)
         order = self.get_object()
-        # Found (or created) once: the PaymentIntent and the ephemeral key both name it.
-        customer = customer_ensure(user=request.user)
         try:
+            if not order.is_payable():  # before Stripe is asked for anything; checked again
+                raise PaymentError(ORDER_NOT_PAYABLE)  # under the order's lock
+            # Found (or created) once: the PaymentIntent and the ephemeral key both name it.
+            customer = customer_ensure(user=request.user)
             payment = payment_start(order=order, by=request.user, customer=customer)
         except PaymentError as refused:
             raise ApiError(str(refused), status_code=409, code="order_not_payable") from refused

@@ -78,6 +78,7 @@ def test_a_paid_order_answers_409(api, customer, sandbox):
     error = response.json()["error"]
     assert error["code"] == "order_not_payable"
     assert error["message"] == ORDER_NOT_PAYABLE
+    assert sandbox.app.store.all("customers") == []  # Stripe was asked for nothing
 
 
 def test_without_stripe_version_nothing_is_done_and_the_key_can_be_reused(api, customer, sandbox):

@@ -60,9 +60,13 @@ class Store:
         with self.lock:
             self.collections = {}
 
-    def add(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def add(
+        self, collection: str, obj: dict[str, Any], *, key: str | None = None
+    ) -> dict[str, Any]:
+        """Keeps ``obj`` under its id, or under ``key`` for an object Stripe gives no id (a
+        Customer Session is known by its client secret)."""
         obj["_order"] = next(self._order)
-        self.collections.setdefault(collection, {})[obj["id"]] = obj
+        self.collections.setdefault(collection, {})[key or obj["id"]] = obj
         return obj
 
     def get(self, collection: str, object_id: str) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from payments.sandbox.resources import (  # noqa: F401 - imported to register their routes
     charges,
+    customer_sessions,
     customers,
     disputes,
     events,

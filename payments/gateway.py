@@ -775,6 +775,35 @@ def ephemeral_key_create(*, customer: str, stripe_version: str, idempotency_key:
     return key.secret
 
 
+# What PaymentSheet may do with a Customer Session, as with an ephemeral key: show the
+# customer's saved cards (whatever their allow_redisplay: the cards Paydesk saves with a
+# SetupIntent are "unspecified") and offer to save the new one. Removing a card is left to
+# Paydesk (DELETE /api/v1/payment-methods/{id}/), which records it: nothing follows a card
+# detached at Stripe, so one removed in the sheet would stay in the saved cards and renewals.
+MOBILE_PAYMENT_ELEMENT = {
+    "enabled": True,
+    "features": {
+        "payment_method_redisplay": "enabled",
+        "payment_method_allow_redisplay_filters": ["always", "limited", "unspecified"],
+        "payment_method_save": "enabled",
+        "payment_method_remove": "disabled",
+    },
+}
+
+
+def customer_session_create(*, customer: str, idempotency_key: str) -> str:
+    """A Customer Session for the mobile Payment Element (PaymentSheet) acting for `customer`
+    (MOBILE_PAYMENT_ELEMENT); returns its client secret (`cuss_secret_...`), all the app
+    needs. Unlike an ephemeral key, it is made with our pinned API version."""
+    session = _call(
+        client().v1.customer_sessions.create,
+        params={"customer": customer,
+                "components": {"mobile_payment_element": MOBILE_PAYMENT_ELEMENT}},
+        options=_options(idempotency_key),
+    )
+    return session.client_secret
+
+
 def setup_intent_from(raw: dict[str, Any]) -> SetupIntentData:
     payment_method = raw.get("payment_method")
     return SetupIntentData(

@@ -1217,6 +1217,14 @@ def customer_ephemeral_key_create(
     )
 
 
+def customer_session_create(*, customer: Customer, idempotency_key: str) -> str:
+    """The client secret of a Customer Session that lets the mobile PaymentSheet act for
+    `customer` (list its cards, save the new one), in place of an ephemeral key.
+    `idempotency_key` is the caller's stored key (the API request's row)."""
+    return gateway.customer_session_create(customer=customer.stripe_id,
+                                           idempotency_key=idempotency_key)
+
+
 def setup_intent_start(
     *, user: AbstractBaseUser, idempotency_key: str
 ) -> tuple[Customer, gateway.SetupIntentData]:

@@ -166,15 +166,46 @@ class PaymentSummaryOutput(serializers.ModelSerializer):
         fields = ["id", "status", "amount", "currency"]
 
 
+EPHEMERAL_KEY = "ephemeral_key"
+CUSTOMER_SESSION = "customer_session"
+CUSTOMER_ACCESS_INVALID = "customer_access must be ephemeral_key or customer_session."
+
+
+class PayInput(serializers.Serializer):
+    customer_access = serializers.ChoiceField(
+        choices=[EPHEMERAL_KEY, CUSTOMER_SESSION], default=EPHEMERAL_KEY,
+        error_messages={"invalid_choice": CUSTOMER_ACCESS_INVALID},
+        help_text="How PaymentSheet acts for the customer (their saved cards): "
+        "`ephemeral_key` (the default) answers `ephemeral_key`, `customer_session` answers "
+        "`customer_session_client_secret` (a CustomerSession for the mobile Payment Element) "
+        "instead.",
+    )
+
+
 class PayOutput(serializers.Serializer):
-    """What Stripe's PaymentSheet needs to collect and confirm the payment on the device."""
+    """What Stripe's PaymentSheet needs to collect and confirm the payment on the device; each
+    answer below adds how PaymentSheet acts for the customer, then the publishable key."""
 
     payment = PaymentSummaryOutput()
     payment_intent = serializers.CharField(help_text="The PaymentIntent's id.")
     payment_intent_client_secret = serializers.CharField()
     customer = serializers.CharField(help_text="The Stripe Customer id.")
+
+
+class PayWithEphemeralKeyOutput(PayOutput):
+    """`customer_access: ephemeral_key` (the default)."""
+
     ephemeral_key = serializers.CharField(
         help_text="The ephemeral key's secret, made with your Stripe-Version.")
+    publishable_key = serializers.CharField()
+
+
+class PayWithCustomerSessionOutput(PayOutput):
+    """`customer_access: customer_session`."""
+
+    customer_session_client_secret = serializers.CharField(
+        help_text="The CustomerSession's client secret (`cuss_secret_...`): PaymentSheet "
+        "shows the customer's saved cards and offers to save the new one.")
     publishable_key = serializers.CharField()
 
 

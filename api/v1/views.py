@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -51,6 +52,7 @@ from payments.services import (
     PaymentError,
     customer_ensure,
     customer_ephemeral_key_create,
+    customer_session_create,
     order_cancel,
     payment_method_detach,
     payment_start,
@@ -225,18 +227,29 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
         return Response(s.OrderDetailOutput(order).data)
 
     @extend_schema(
-        request=None, parameters=[IDEMPOTENCY_KEY, STRIPE_VERSION],
-        responses={200: s.PayOutput, **errors(400, 401, 404, 409, 429, 503)},
+        request=s.PayInput, parameters=[IDEMPOTENCY_KEY, STRIPE_VERSION],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="PayOutput", resource_type_field_name=None,
+                serializers=[s.PayWithEphemeralKeyOutput, s.PayWithCustomerSessionOutput],
+            ),
+            **errors(400, 401, 404, 409, 429, 503),
+        },
         description=(
             "Starts paying the order, or returns its payment under way (the same PaymentIntent "
             "every time), with what Stripe's PaymentSheet needs: present it with "
             "`payment_intent_client_secret`, `customer`, `ephemeral_key` and `publishable_key`. "
-            "The order shows paid once Stripe tells us. A paid order: 409 `order_not_payable`."
+            "With `customer_access: customer_session` the answer carries "
+            "`customer_session_client_secret` instead of `ephemeral_key` (no ephemeral key is "
+            "made). The order shows paid once Stripe tells us. A paid order: 409 "
+            "`order_not_payable`."
         ),
     )
     @action(detail=True, methods=["post"])
     def pay(self, request, number=None):
         stripe_version = s.stripe_version_of(request)
+        data = s.PayInput(data=request.data)
+        data.is_valid(raise_exception=True)
         order = self.get_object()
         try:
             if not order.is_payable():  # before Stripe is asked for anything; checked again
@@ -246,18 +259,24 @@ class OrderViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
             payment = payment_start(order=order, by=request.user, customer=customer)
         except PaymentError as refused:
             raise ApiError(str(refused), status_code=409, code="order_not_payable") from refused
-        ephemeral_key = customer_ephemeral_key_create(
-            customer=customer, stripe_version=stripe_version,
-            idempotency_key=self.idempotency.stripe_key("ephemeral_key"),
-        )
-        return Response(s.PayOutput({
+        answer = {
             "payment": payment,
             "payment_intent": payment.stripe_id,
             "payment_intent_client_secret": payment.stripe_object["client_secret"],
             "customer": customer.stripe_id,
-            "ephemeral_key": ephemeral_key,
             "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        }).data)
+        }
+        if data.validated_data["customer_access"] == s.CUSTOMER_SESSION:
+            answer["customer_session_client_secret"] = customer_session_create(
+                customer=customer,
+                idempotency_key=self.idempotency.stripe_key("customer_session"),
+            )
+            return Response(s.PayWithCustomerSessionOutput(answer).data)
+        answer["ephemeral_key"] = customer_ephemeral_key_create(
+            customer=customer, stripe_version=stripe_version,
+            idempotency_key=self.idempotency.stripe_key("ephemeral_key"),
+        )
+        return Response(s.PayWithEphemeralKeyOutput(answer).data)
 
     def get_throttles(self):
         self.throttle_scope = "pay" if self.action == "pay" else None

@@ -12,7 +12,7 @@ import pytest
 from api.models import IdempotencyKey
 from payments.models import Payment
 from payments.services import customer_ensure
-from tests.api.conftest import pay
+from tests.api.conftest import SDK_STRIPE_VERSION, pay
 from tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +55,19 @@ def test_paying_is_seventeen_round_trips_then_ten(api, customer, sandbox,
     assert again.json()["payment_intent"] == first.json()["payment_intent"]
     assert Payment.objects.filter(order=order).count() == 1
     assert IdempotencyKey.objects.filter(user=customer).count() == 2
+
+
+def test_paying_with_a_customer_session_is_as_many_round_trips(api, customer, sandbox,
+                                                               django_assert_num_queries):
+    customer_ensure(user=customer)
+    order = make_order(customer=customer)
+
+    # As the first pay above: only the Stripe call at the end differs.
+    with django_assert_num_queries(17):
+        response = api.post(f"/api/v1/orders/{order.number}/pay/",
+                            {"customer_access": "customer_session"},
+                            headers={"Idempotency-Key": "pay-1",
+                                     "Stripe-Version": SDK_STRIPE_VERSION})
+
+    assert response.status_code == 200
+    assert response.json()["customer_session_client_secret"].startswith("cuss_secret_")

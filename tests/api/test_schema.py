@@ -94,6 +94,23 @@ def test_the_schema_documents_the_headers_and_errors(client):
 
 
 @pytest.mark.django_db
+def test_the_schema_documents_pays_customer_access_and_both_answers(client):
+    document = client.get("/api/schema/?format=json").json()
+    pay = document["paths"]["/api/v1/orders/{number}/pay/"]["post"]
+    schemas = document["components"]["schemas"]
+
+    body = pay["requestBody"]
+    assert not body.get("required")  # an empty body is today's request
+    request = schemas[body["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    assert request["properties"]["customer_access"]["default"] == "ephemeral_key"
+    answer = pay["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    answers = [schemas[one["$ref"].split("/")[-1]]
+               for one in schemas[answer.split("/")[-1]]["oneOf"]]
+    assert [{"ephemeral_key", "customer_session_client_secret"} & set(a["required"])
+            for a in answers] == [{"ephemeral_key"}, {"customer_session_client_secret"}]
+
+
+@pytest.mark.django_db
 def test_the_home_page_links_the_api_docs_which_work_offline(client):
     home = client.get("/").content.decode()
     docs = client.get("/api/docs/")

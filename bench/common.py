@@ -15,6 +15,8 @@ import platform
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +59,35 @@ def production_env(*, database_url: str, broker_url: str, webhook_secret: str,
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
         **extra,
     }
+
+
+def worker_bench_env(*, database: str, redis_url: str, prefix: str,
+                     **extra: str) -> tuple[dict[str, str], Path]:
+    """What the worker benchmarks start from: the PostgreSQL database dropped and made again,
+    the Redis database flushed, a new work folder, and Paydesk's production environment on them
+    with e-mail written to files and media stored in that folder. Returns (env, work)."""
+    admin_url, database_url = postgres_urls(database)
+    database_recreate(admin_url, database)
+    subprocess.run(["redis-cli", "-u", redis_url, "flushdb"], check=True, capture_output=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = production_env(
+        database_url=database_url, broker_url=redis_url, webhook_secret="whsec_bench",
+        DJANGO_LOG_LEVEL="INFO", DJANGO_LOG_FORMAT="text",
+        # django-environ drops the first "/" of a filemail:// path: three, then the absolute path.
+        EMAIL_URL="filemail:///" + str(work / "mail"), PAYDESK_MEDIA_ROOT=str(work / "media"),
+        **extra,
+    )
+    return env, work
+
+
+def django_setup_migrated(env: dict[str, str]) -> None:
+    """Migrates the database `env` names, then sets Django up in this process on `env`."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO,
+                   env=env, check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
 
 
 def stripe_signature(secret: str, body: str, timestamp: int) -> str:

@@ -21,27 +21,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
-    REPO,
-    database_recreate,
+    django_setup_migrated,
     machine,
     percentile,
-    postgres_urls,
-    production_env,
     results_write,
     start,
     stop,
+    worker_bench_env,
 )
 
 DATABASE = "paydesk_bench_receipts"
@@ -60,23 +55,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    admin_url, database_url = postgres_urls(DATABASE)
-    database_recreate(admin_url, DATABASE)
-    subprocess.run(["redis-cli", "-u", args.redis_url, "flushdb"], check=True,
-                   capture_output=True)
-    work = Path(tempfile.mkdtemp(prefix="paydesk-bench-receipts-"))
-    env = production_env(
-        database_url=database_url, broker_url=args.redis_url, webhook_secret="whsec_bench",
-        DJANGO_LOG_LEVEL="INFO", DJANGO_LOG_FORMAT="text",
-        # django-environ drops the first "/" of a filemail:// path: three, then the absolute path.
-        EMAIL_URL="filemail:///" + str(work / "mail"), PAYDESK_MEDIA_ROOT=str(work / "media"),
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO,
-                   env=env, check=True)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    env, work = worker_bench_env(database=DATABASE, redis_url=args.redis_url,
+                                 prefix="paydesk-bench-receipts-")
+    django_setup_migrated(env)
     from django.contrib.auth import get_user_model
     from django.db import transaction
 

@@ -32,10 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -44,18 +41,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
-    REPO,
-    database_recreate,
+    django_setup_migrated,
     free_port,
     machine,
     machine_cpu,
-    postgres_urls,
     process_cpu,
-    production_env,
     results_write,
     start,
     stop,
     wait_http,
+    worker_bench_env,
 )
 
 DATABASE = "paydesk_bench_recovery"
@@ -211,29 +206,16 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
 
 def main() -> None:
     args = parse_args()
-    admin_url, database_url = postgres_urls(DATABASE)
-    database_recreate(admin_url, DATABASE)
-    subprocess.run(["redis-cli", "-u", args.redis_url, "flushdb"], check=True,
-                   capture_output=True)
-    work = Path(tempfile.mkdtemp(prefix="paydesk-bench-recovery-"))
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    env = production_env(
-        database_url=database_url, broker_url=args.redis_url, webhook_secret="whsec_bench",
-        DJANGO_LOG_LEVEL="INFO", DJANGO_LOG_FORMAT="text",
-        STRIPE_API_BASE=sandbox_url, STRIPE_SECRET_KEY=SANDBOX_KEY,
-        EMAIL_URL="filemail:///" + str(work / "mail"), PAYDESK_MEDIA_ROOT=str(work / "media"),
-    )
+    env, work = worker_bench_env(database=DATABASE, redis_url=args.redis_url,
+                                 prefix="paydesk-bench-recovery-",
+                                 STRIPE_API_BASE=sandbox_url, STRIPE_SECRET_KEY=SANDBOX_KEY)
     sandbox = start([sys.executable, "-m", "payments.sandbox", "--port", str(sandbox_port)],
                     env=env, log=work / "sandbox.log")
     try:
         wait_http(sandbox_port, "/_sandbox/health")
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO,
-                       env=env, check=True)
-        os.environ.update(env)
-        import django
-
-        django.setup()
+        django_setup_migrated(env)
         logging.getLogger("stripe").setLevel(logging.WARNING)  # not a line per SDK call
         from orders.models import Price, Product
         from recovery.models import Plan

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +90,26 @@ def django_setup_migrated(env: dict[str, str]) -> None:
     import django
 
     django.setup()
+
+
+@contextmanager
+def sandbox_bench(*, database: str, redis_url: str,
+                  prefix: str) -> Iterator[tuple[dict[str, str], Path, str, int]]:
+    """worker_bench_env with the Stripe sandbox as its own process, the database migrated and
+    Django set up in this process: yields (env, work, sandbox_url, sandbox_pid); the sandbox is
+    stopped at the end."""
+    port = free_port()
+    sandbox_url = f"http://127.0.0.1:{port}"
+    env, work = worker_bench_env(database=database, redis_url=redis_url, prefix=prefix,
+                                 STRIPE_API_BASE=sandbox_url, STRIPE_SECRET_KEY="sk_test_sandbox")
+    sandbox = start([sys.executable, "-m", "payments.sandbox", "--port", str(port)], env=env,
+                    log=work / "sandbox.log")
+    try:
+        wait_http(port, "/_sandbox/health")
+        django_setup_migrated(env)
+        yield env, work, sandbox_url, sandbox.pid
+    finally:
+        stop(sandbox)
 
 
 def stripe_signature(secret: str, body: str, timestamp: int) -> str:

@@ -29,17 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
-    django_setup_migrated,
-    free_port,
     process_cpu,
-    start,
-    stop,
-    wait_http,
-    worker_bench_env,
+    sandbox_bench,
 )
 
 DATABASE = "paydesk_bench_recovery_profile"
-SANDBOX_KEY = "sk_test_sandbox"
 
 
 def parse_args() -> argparse.Namespace:
@@ -93,19 +87,9 @@ def one_case_queries(case_id: int, now) -> list[str]:
 
 def main() -> None:
     args = parse_args()
-    sandbox_port = free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    env, work = worker_bench_env(database=DATABASE, redis_url=args.redis_url,
-                                 prefix="paydesk-profile-recovery-",
-                                 STRIPE_API_BASE=sandbox_url, STRIPE_SECRET_KEY=SANDBOX_KEY)
-    sandbox = start([sys.executable, "-m", "payments.sandbox", "--port", str(sandbox_port)],
-                    env=env, log=work / "sandbox.log")
-    try:
-        wait_http(sandbox_port, "/_sandbox/health")
-        django_setup_migrated(env)
-        profile(args, sandbox_url, sandbox.pid)
-    finally:
-        stop(sandbox)
+    with sandbox_bench(database=DATABASE, redis_url=args.redis_url,
+                       prefix="paydesk-profile-recovery-") as (_, _, sandbox_url, sandbox_pid):
+        profile(args, sandbox_url, sandbox_pid)
 
 
 def profile(args, sandbox_url: str, sandbox_pid: int) -> None:

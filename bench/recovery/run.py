@@ -41,16 +41,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import (
-    django_setup_migrated,
-    free_port,
     machine,
     machine_cpu,
     process_cpu,
     results_write,
+    sandbox_bench,
     start,
     stop,
-    wait_http,
-    worker_bench_env,
 )
 
 DATABASE = "paydesk_bench_recovery"
@@ -206,16 +203,8 @@ def drain(*, workers: int, args, env: dict[str, str], work: Path, sandbox_url: s
 
 def main() -> None:
     args = parse_args()
-    sandbox_port = free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    env, work = worker_bench_env(database=DATABASE, redis_url=args.redis_url,
-                                 prefix="paydesk-bench-recovery-",
-                                 STRIPE_API_BASE=sandbox_url, STRIPE_SECRET_KEY=SANDBOX_KEY)
-    sandbox = start([sys.executable, "-m", "payments.sandbox", "--port", str(sandbox_port)],
-                    env=env, log=work / "sandbox.log")
-    try:
-        wait_http(sandbox_port, "/_sandbox/health")
-        django_setup_migrated(env)
+    with sandbox_bench(database=DATABASE, redis_url=args.redis_url,
+                       prefix="paydesk-bench-recovery-") as (env, work, sandbox_url, sandbox_pid):
         logging.getLogger("stripe").setLevel(logging.WARNING)  # not a line per SDK call
         from orders.models import Price, Product
         from recovery.models import Plan
@@ -228,10 +217,8 @@ def main() -> None:
         rate = sandbox_rate(sandbox_url=sandbox_url, cases=args.cases,
                             threads=args.sdk_threads)
         rounds = [drain(workers=int(n), args=args, env=env, work=work,
-                        sandbox_url=sandbox_url, sandbox_pid=sandbox.pid, round_number=i)
+                        sandbox_url=sandbox_url, sandbox_pid=sandbox_pid, round_number=i)
                   for i, n in enumerate(args.workers.split(","))]
-    finally:
-        stop(sandbox)
     for result in rounds:
         result["ratio_to_sandbox"] = round(result["cases_per_second"]
                                            / rate["calls_per_second"], 2)

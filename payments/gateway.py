@@ -509,6 +509,7 @@ def payment_intent_create(
     metadata: dict[str, str],
     description: str,
     idempotency_key: str,
+    setup_future_usage: str | None = None,
 ) -> PaymentIntentData:
     params: dict[str, Any] = {
         "amount": amount,
@@ -520,6 +521,8 @@ def payment_intent_create(
     }
     if customer:
         params["customer"] = customer
+    if setup_future_usage:
+        params["setup_future_usage"] = setup_future_usage
     intent = _call(
         client().v1.payment_intents.create, params=params, options=_options(idempotency_key)
     )

@@ -185,8 +185,9 @@ def payment_start(
                 actor=by,
                 new_payment=True,
             )
+    card_saving = _card_saving_wanted(order)
     if payment.stripe_id:
-        return payment_card_saving_ensure(order=order, payment=payment)
+        return payment_card_saving_ensure(order=order, payment=payment, wanted=card_saving)
 
     if customer is None or customer.user_id != order.customer_id or not customer.stripe_id:
         customer = customer_ensure(user=order.customer)
@@ -202,13 +203,16 @@ def payment_start(
             amount=payment.amount,
             currency=payment.currency,
             customer=customer.stripe_id,
-            metadata={"order_number": order.number, "paydesk_payment_id": str(payment.pk)},
+            metadata={"order_number": order.number, "paydesk_payment_id": str(payment.pk),
+                      **card_saving},
             description=f"Order {order.number}",
             idempotency_key=payment.idempotency_key,
+            # Made set up to save its card when an app asks (no update call after).
+            setup_future_usage="off_session" if card_saving else None,
         )
         payment.stripe_id = intent.id
         _apply_intent(order, payment, intent, source="checkout", payments=payments)
-    return payment_card_saving_ensure(order=order, payment=payment)
+    return payment
 
 
 def payment_confirm(
@@ -1381,17 +1385,25 @@ CARD_SAVING_STATUSES = (Payment.Status.REQUIRES_PAYMENT_METHOD,
                         Payment.Status.REQUIRES_CONFIRMATION)
 
 
-def payment_card_saving_ensure(*, order: Order, payment: Payment) -> Payment:
+def _card_saving_wanted(order: Order) -> dict[str, str]:
+    """What the apps built on payments ask a payment of `order` to carry so that its card is
+    saved (signals.payment_card_saving: recovery, for a subscription's renewal); {} if none."""
+    wanted: dict[str, str] = {}
+    for _, answer in signals.payment_card_saving.send(sender=Payment, order=order):
+        wanted.update(answer or {})
+    return wanted
+
+
+def payment_card_saving_ensure(*, order: Order, payment: Payment,
+                               wanted: dict[str, str]) -> Payment:
     """Sets a started payment up to save the card it is paid with, when an app built on
     payments asks for it (signals.payment_card_saving: recovery, for a subscription's renewal):
     the intent gets `setup_future_usage=off_session`, its customer and the metadata asked for,
     so Stripe attaches the card to the customer when the payment succeeds, whether it is
     confirmed on the checkout page (test cards), by the Payment Element or by the mobile
     PaymentSheet. One Stripe update, under the row lock, only when the intent does not say so
-    already; an intent that is being confirmed (3-D Secure, processing) is left alone."""
-    wanted: dict[str, str] = {}
-    for _, answer in signals.payment_card_saving.send(sender=Payment, order=order):
-        wanted.update(answer or {})
+    already; an intent that is being confirmed (3-D Secure, processing) is left alone. `wanted`:
+    _card_saving_wanted(order). An intent payment_start makes is created set up already."""
     if not wanted or not _card_saving_missing(payment, wanted):
         return payment
     customer = customer_ensure(user=order.customer)

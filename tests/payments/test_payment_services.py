@@ -113,3 +113,29 @@ def test_stripe_outage_leaves_a_retryable_payment_with_its_key_stored(sandbox):
 
     payment = payment_start(order=order)
     assert payment.pk == stored.pk and payment.stripe_id.startswith("pi_")
+
+
+def test_an_intent_asked_to_save_its_card_is_created_set_up_in_one_stripe_call(sandbox):
+    """An app asks (payments.signals.payment_card_saving; recovery does for a renewal): the
+    intent payment_start makes carries setup_future_usage and the metadata from its creation,
+    with no update call after it; asking again changes nothing at Stripe."""
+    from payments import signals
+
+    order = make_order()
+
+    def saving(sender, order, **kwargs):
+        return {"paydesk_subscription_id": "7"}
+
+    signals.payment_card_saving.connect(saving, dispatch_uid="test-saving")
+    try:
+        payment = payment_start(order=order)
+        again = payment_start(order=order)
+    finally:
+        signals.payment_card_saving.disconnect(dispatch_uid="test-saving")
+
+    assert again.stripe_id == payment.stripe_id
+    assert payment.stripe_object["setup_future_usage"] == "off_session"
+    assert payment.stripe_object["metadata"]["paydesk_subscription_id"] == "7"
+    requests = sandbox.requests()
+    assert requests["/v1/payment_intents"] == 1
+    assert f"/v1/payment_intents/{payment.stripe_id}" not in requests  # no update

@@ -572,13 +572,12 @@ def _attempt_start(*, case: RecoveryCase, order: Order, now: datetime, trigger: 
         case.save(update_fields=["waiting_for", "next_action", "next_action_at",
                                  "claimed_until"])
         return None
-    identity = _card_identity(card)
     if policy.has_network_cap(card.brand):
         # The card's row lock serialises retries on one card, so the cap holds across
         # cases. A brand without a cap needs neither the lock nor the card's history.
         PaymentMethod.objects.select_for_update().filter(pk=card.pk).exists()
         allowed_at = policy.capped(card.brand, at=now,
-                                   retries_on_card=_retries_on_card(identity))
+                                   retries_on_card=_retries_on_card(_card_identity(card)))
         if allowed_at > now:
             case.next_action_at = allowed_at
             if (allowed_at > case.deadline
@@ -594,15 +593,23 @@ def _attempt_start(*, case: RecoveryCase, order: Order, now: datetime, trigger: 
         attempt.outcome = RecoveryAttempt.Outcome.PENDING
         attempt.save(update_fields=["outcome"])
     else:
-        number = (last.number if last else 0) + 1
-        attempt = RecoveryAttempt.objects.create(
-            case=case, number=number, trigger=trigger,
-            idempotency_key=f"renewal:{case.subscription_id}:{order.renewal.period}:"
-                            f"{number}",
-            payment_method=card, card_brand=card.brand, card_fingerprint=identity,
-            attempted_at=now,
-        )
+        attempt = _attempt_next(case, order=order, after=last, card=card, trigger=trigger,
+                                now=now)
+        attempt.save(force_insert=True)
     return attempt, card
+
+
+def _attempt_next(case: RecoveryCase, *, order: Order, after: RecoveryAttempt | None,
+                  card: PaymentMethod, trigger: str, now: datetime) -> RecoveryAttempt:
+    """The case's attempt after `after` (its last one), not saved yet, on `card`, with the
+    renewal's charge key for its number."""
+    number = (after.number if after else 0) + 1
+    return RecoveryAttempt(
+        case=case, number=number, trigger=trigger,
+        idempotency_key=order.renewal.charge_key(number),
+        payment_method=card, card_brand=card.brand, card_fingerprint=_card_identity(card),
+        attempted_at=now,
+    )
 
 
 def _attempt_unanswered(case: RecoveryCase) -> RecoveryAttempt | None:
@@ -704,16 +711,9 @@ def _retries_start(*, case_ids: list[int], now: datetime
                 plain.append(case)
         plain = _within_network_caps(plain, now=now)
         attempts = RecoveryAttempt.objects.bulk_create([
-            RecoveryAttempt(
-                case=case, number=(last[case.pk].number if case.pk in last else 0) + 1,
-                trigger=RecoveryAttempt.Trigger.SCHEDULE,
-                idempotency_key=f"renewal:{case.subscription_id}:{case.order.renewal.period}:"
-                                f"{(last[case.pk].number if case.pk in last else 0) + 1}",
-                payment_method=case.subscription.payment_method,
-                card_brand=case.subscription.payment_method.brand,
-                card_fingerprint=_card_identity(case.subscription.payment_method),
-                attempted_at=now,
-            )
+            _attempt_next(case, order=case.order, after=last.get(case.pk),
+                          card=case.subscription.payment_method,
+                          trigger=RecoveryAttempt.Trigger.SCHEDULE, now=now)
             for case in plain
         ])
         RecoveryCase.objects.filter(pk__in=[case.pk for case in plain]).update(
